@@ -1,0 +1,89 @@
+// Command relay receives "registration succeeded" events over HTTP, makes
+// them durable in NATS JetStream, records them in PostgreSQL and confirms
+// them with the SMS vendor, retrying through outages.
+//
+// Subcommands: serve (default), migrate, status, fake-ctrack, version.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// version is set by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: relay <command> [flags]
+
+commands:
+  serve          run ingest, workers and pollers (RELAY_ROLE splits them)
+  migrate        apply database migrations and exit
+  status <id>    print an event's state as JSON
+  fake-ctrack    run a fake Liasmart CTrack for local trials
+  version        print the version
+
+Configuration is read from RELAY_* environment variables; see README.md.
+`
+
+// run is main without the process: tests call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = cmdServe(ctx, args, getenv, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, args, getenv, stdout, stderr)
+	case "status":
+		err = cmdStatus(ctx, args, getenv, stdout, stderr)
+	case "fake-ctrack":
+		err = cmdFakeCTrack(ctx, args, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "relay", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "relay: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "relay %s: %v\n", cmd, err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "relay %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(strings.ToUpper(level)))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

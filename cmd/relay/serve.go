@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"relay/internal/bus"
+	"relay/internal/config"
+	"relay/internal/inbound"
+	"relay/internal/metrics"
+	"relay/internal/outbound"
+	"relay/internal/store"
+	"relay/internal/vendors/liasmart"
+)
+
+// Main is one relay process: configuration in, running parts out. Tests
+// build it the same way `relay serve` does and run it in-process.
+type Main struct {
+	Config  config.Config
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+
+	Store  *store.Store
+	Bus    *bus.Bus
+	Server *inbound.Server
+	Worker *outbound.Worker
+
+	ln net.Listener
+}
+
+// NewMain returns a Main for cfg.
+func NewMain(cfg config.Config, logger *slog.Logger) *Main {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Main{Config: cfg, Logger: logger, Metrics: metrics.New()}
+}
+
+// Open connects to PostgreSQL (creating the database and migrating it),
+// to NATS (or starts the embedded server), ensures the stream and the
+// consumer, and builds the HTTP server and the worker. It listens but does
+// not serve yet: Addr is known after Open.
+func (m *Main) Open(ctx context.Context) (err error) {
+	cfg := m.Config
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	m.Store, err = store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	if err != nil {
+		return err
+	}
+	applied, err := m.Store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		m.Logger.Info("migrations applied", "versions", applied)
+	}
+	m.Bus, err = bus.Open(ctx, bus.Options{URL: cfg.NATSURL, DataDir: cfg.DataDir, Listen: cfg.NATSListen, Logger: m.Logger})
+	if err != nil {
+		return err
+	}
+	if _, err = m.Bus.EnsureStream(ctx, bus.StreamOptions{Duplicates: cfg.DedupWindow, MaxAge: cfg.StreamMaxAge}); err != nil {
+		return err
+	}
+
+	confirmers := map[string]outbound.Confirmer{"liasmart": nil}
+	if cfg.Liasmart.Configured() {
+		confirmers["liasmart"] = liasmart.New(liasmart.Config{
+			BaseURL: cfg.Liasmart.URL, CTrackPath: cfg.Liasmart.CTrackPath,
+			APIID: cfg.Liasmart.APIID, APIPassword: cfg.Liasmart.APIPassword,
+			Timeout: cfg.VendorTimeout, MaxConns: cfg.WorkerConcurrency,
+		})
+	} else if cfg.Role != config.RoleIngest {
+		m.Logger.Warn("RELAY_LIASMART_API_ID/RELAY_LIASMART_API_PASSWORD not set: liasmart events are accepted and kept paused until they are")
+	}
+
+	if cfg.Role != config.RoleWorker {
+		keys := map[string]string{}
+		for _, k := range cfg.APIKeys {
+			keys[k.Name] = k.Secret
+		}
+		if len(keys) == 0 {
+			m.Logger.Warn("no API keys configured (RELAY_API_KEYS): every ingest request will answer 401")
+		}
+		m.Server = inbound.New(inbound.Config{
+			Vendors: []string{"liasmart"},
+			APIKeys: keys,
+			Ready: map[string]inbound.Check{
+				"postgres": m.Store.Ping,
+				"nats":     m.Bus.Ping,
+			},
+			Logger:  m.Logger,
+			Metrics: m.Metrics,
+		}, m.Bus.JS, m.Store)
+		m.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen on RELAY_HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
+		}
+	}
+	if cfg.Role != config.RoleIngest {
+		consumer, err := m.Bus.EnsureConsumer(ctx, bus.ConsumerOptions{
+			AckWait:       cfg.AckWait,
+			MaxAckPending: max(20000, 4*cfg.WorkerBatch),
+		})
+		if err != nil {
+			return err
+		}
+		m.Worker = outbound.NewWorker(outbound.Config{
+			Confirmers:  confirmers,
+			MaxAttempts: cfg.MaxAttempts,
+			Backoff:     outbound.Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
+			PauseProbe:  cfg.PauseProbe,
+			Concurrency: cfg.WorkerConcurrency,
+			Batch:       cfg.WorkerBatch,
+			AckWait:     cfg.AckWait,
+			Logger:      m.Logger,
+			Metrics:     m.Metrics,
+		}, m.Store, m.Bus.JS, consumer)
+	}
+	return nil
+}
+
+// Addr is the HTTP listen address (with the real port when :0 was asked).
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// Run serves until ctx is cancelled, then shuts down in order: stop taking
+// requests (finishing those in flight), stop the workers (finishing their
+// batches), then close NATS and PostgreSQL.
+func (m *Main) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorker()
+	if m.Server != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Server.App().Listener(m.ln); err != nil {
+				errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+		m.Logger.Info("relay listening", "addr", m.Addr(), "role", m.Config.Role, "version", version)
+	}
+	if m.Worker != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Worker.Run(workerCtx); err != nil {
+				errc <- fmt.Errorf("worker: %w", err)
+			}
+		}()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		m.Logger.Info("shutting down")
+	case runErr = <-errc:
+		m.Logger.Error("stopping after failure", "err", runErr)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	if m.Server != nil {
+		if err := m.Server.Shutdown(shutdownCtx); err != nil {
+			m.Logger.Warn("http shutdown", "err", err)
+		}
+	}
+	stopWorker()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-shutdownCtx.Done():
+		m.Logger.Warn("shutdown timeout; unfinished messages will be redelivered")
+	}
+	m.Close()
+	return runErr
+}
+
+// Close releases the connections (Run does it on its way out).
+func (m *Main) Close() {
+	if m.ln != nil && m.Server == nil {
+		m.ln.Close()
+	}
+	if m.Bus != nil {
+		m.Bus.Close()
+		m.Bus = nil
+	}
+	if m.Store != nil {
+		m.Store.Close()
+		m.Store = nil
+	}
+}
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	if len(args) > 0 {
+		return usageError{errors.New("serve takes no arguments; configure with RELAY_* variables")}
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	m := NewMain(cfg, log)
+	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := m.Open(openCtx); err != nil {
+		return err
+	}
+	return m.Run(ctx)
+}
+
+func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+	if len(args) > 0 {
+		return usageError{errors.New("migrate takes no arguments")}
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+		return nil
+	}
+	fmt.Fprintf(stdout, "applied migrations %v\n", applied)
+	return nil
+}

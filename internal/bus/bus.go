@@ -1,0 +1,242 @@
+// Package bus owns relay's use of NATS JetStream: the embedded server, the
+// connection, the RELAY stream, its subjects and the worker's durable
+// consumer. Other packages get a jetstream.JetStream and subject names.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamName is the one stream relay uses.
+const StreamName = "RELAY"
+
+// ConsumerName is the durable pull consumer the workers of every replica
+// share.
+const ConsumerName = "relay-workers"
+
+// Subjects.
+const (
+	// RegistrationsPrefix + vendor carries accepted registration events.
+	RegistrationsPrefix = "relay.registrations."
+	// RegistrationsAll is the worker consumer's filter.
+	RegistrationsAll = "relay.registrations.>"
+)
+
+// RegistrationSubject is where ingest publishes an event for vendor.
+func RegistrationSubject(vendor string) string { return RegistrationsPrefix + vendor }
+
+// ConfirmationSubject carries the outcome of an event.
+func ConfirmationSubject(vendor, outcome string) string {
+	return "relay.confirmations." + vendor + "." + outcome
+}
+
+// AlertSubject carries alerts about vendor (bad credentials, low balance).
+func AlertSubject(vendor string) string { return "relay.alerts." + vendor }
+
+// Options configure Open.
+type Options struct {
+	// URL of a NATS server; empty starts an embedded one.
+	URL string
+	// DataDir holds the embedded server's JetStream storage.
+	DataDir string
+	// Listen, when set, makes the embedded server accept TCP clients there.
+	Listen string
+	// Name identifies the connection in the server's monitoring.
+	Name   string
+	Logger *slog.Logger
+}
+
+// Bus is a live NATS connection, with the embedded server when relay runs
+// one.
+type Bus struct {
+	Conn *nats.Conn
+	JS   jetstream.JetStream
+	srv    *server.Server
+	log    *slog.Logger
+	closed chan struct{}
+}
+
+// Open connects to NATS, or starts the embedded server and connects to it
+// in-process, so that it never clashes with a NATS already on 4222.
+func Open(ctx context.Context, o Options) (*Bus, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Name == "" {
+		o.Name = "relay"
+	}
+	b := &Bus{log: o.Logger, closed: make(chan struct{})}
+	opts := []nats.Option{
+		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				o.Logger.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { o.Logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			o.Logger.Warn("nats async error", "err", err)
+		}),
+	}
+	url := o.URL
+	if url == "" {
+		srv, err := StartEmbedded(o.DataDir, o.Listen)
+		if err != nil {
+			return nil, err
+		}
+		b.srv = srv
+		opts = append(opts, nats.InProcessServer(srv))
+		o.Logger.Info("embedded nats started", "data_dir", o.DataDir, "listen", o.Listen, "version", server.VERSION)
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		b.shutdownServer()
+		return nil, fmt.Errorf("bus: connect to nats: %w", err)
+	}
+	b.Conn = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("bus: jetstream: %w", err)
+	}
+	b.JS = js
+	return b, nil
+}
+
+// StartEmbedded starts a nats-server with JetStream storing under dataDir.
+// Without listen it takes no TCP port: clients connect in-process.
+func StartEmbedded(dataDir, listen string) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName:         "relay-embedded",
+		JetStream:          true,
+		StoreDir:           dataDir,
+		NoSigs:             true,
+		DontListen:         listen == "",
+		MaxPayload:         4 << 20,
+		JetStreamMaxMemory: 256 << 20,
+	}
+	if listen != "" {
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return nil, fmt.Errorf("bus: RELAY_NATS_LISTEN=%q: %w", listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("bus: RELAY_NATS_LISTEN=%q: bad port", listen)
+		}
+		opts.Host, opts.Port = host, p
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("bus: embedded nats: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("bus: embedded nats did not become ready in 30s")
+	}
+	return srv, nil
+}
+
+// StreamOptions configure EnsureStream.
+type StreamOptions struct {
+	// Duplicates is the publish dedup window.
+	Duplicates time.Duration
+	// MaxAge bounds message age; 0 keeps messages until limits remove them.
+	MaxAge time.Duration
+}
+
+// EnsureStream creates the RELAY stream or updates it to the wanted
+// configuration, so a changed dedup window takes effect at restart.
+func (b *Bus) EnsureStream(ctx context.Context, o StreamOptions) (jetstream.Stream, error) {
+	cfg := jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "relay: registrations, confirmations, reports, balances, alerts",
+		Subjects:    []string{"relay.>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  o.Duplicates,
+		MaxAge:      o.MaxAge,
+		Replicas:    1,
+	}
+	s, err := b.JS.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("bus: stream %s: %w", StreamName, err)
+	}
+	return s, nil
+}
+
+// ConsumerOptions configure EnsureConsumer.
+type ConsumerOptions struct {
+	AckWait       time.Duration
+	MaxAckPending int
+}
+
+// EnsureConsumer creates or updates the workers' durable pull consumer.
+// MaxDeliver is unlimited: the retry budget is counted in PostgreSQL, where
+// a crash cannot lose it, not in redeliveries.
+func (b *Bus) EnsureConsumer(ctx context.Context, o ConsumerOptions) (jetstream.Consumer, error) {
+	c, err := b.JS.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		Description:   "relay workers: confirm registrations with the vendor",
+		FilterSubject: RegistrationsAll,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       o.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: o.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: consumer %s: %w", ConsumerName, err)
+	}
+	return c, nil
+}
+
+// Ping checks the connection and that JetStream answers.
+func (b *Bus) Ping(ctx context.Context) error {
+	if !b.Conn.IsConnected() {
+		return errors.New("bus: not connected to nats")
+	}
+	if _, err := b.JS.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("bus: jetstream: %w", err)
+	}
+	return nil
+}
+
+// Close drains the connection (flushing pending publishes) and stops the
+// embedded server.
+func (b *Bus) Close() {
+	if b.Conn != nil {
+		if err := b.Conn.Drain(); err == nil {
+			select {
+			case <-b.closed:
+			case <-time.After(10 * time.Second):
+			}
+		}
+		b.Conn.Close()
+	}
+	b.shutdownServer()
+}
+
+func (b *Bus) shutdownServer() {
+	if b.srv != nil {
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+		b.srv = nil
+	}
+}

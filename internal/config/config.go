@@ -1,0 +1,282 @@
+// Package config is relay's one place for configuration: every setting is
+// read from the environment (RELAY_*), given its default, and validated at
+// start so that a mistake stops the process with a message naming the
+// variable instead of failing later in the middle of traffic.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Role selects which parts of relay a process runs.
+type Role string
+
+// The roles a process may take; RoleAll is the default.
+const (
+	RoleAll    Role = "all"
+	RoleIngest Role = "ingest"
+	RoleWorker Role = "worker"
+)
+
+// APIKey is a bootstrap ingest key from RELAY_API_KEYS.
+type APIKey struct {
+	Name   string
+	Secret string
+}
+
+// Liasmart holds the CTrack client settings.
+type Liasmart struct {
+	URL         string
+	CTrackPath  string
+	APIID       string
+	APIPassword string
+}
+
+// Configured reports whether CTrack credentials were given.
+func (l Liasmart) Configured() bool { return l.APIID != "" && l.APIPassword != "" }
+
+// Config is every setting of a relay process.
+type Config struct {
+	Role        Role
+	HTTPAddr    string
+	DatabaseURL string
+	NATSURL     string
+	DataDir     string
+	NATSListen  string
+	APIKeys     []APIKey
+	AdminToken  string
+	DedupWindow time.Duration
+	// StreamMaxAge bounds how long messages stay in the RELAY stream. It must
+	// exceed the longest outage relay is expected to ride out, since an
+	// unprocessed registration older than this is discarded by JetStream.
+	StreamMaxAge time.Duration
+
+	Liasmart      Liasmart
+	VendorTimeout time.Duration
+
+	MaxAttempts int
+	RetryBase   time.Duration
+	RetryMax    time.Duration
+	// PauseProbe is how often a paused vendor is tried again with one event,
+	// so that fixed credentials resume traffic without an operator.
+	PauseProbe time.Duration
+
+	// WorkerConcurrency bounds concurrent vendor calls per process.
+	WorkerConcurrency int
+	// WorkerBatch is how many messages a worker writes to Postgres in one
+	// transaction at most.
+	WorkerBatch int
+	// AckWait is how long JetStream waits for a worker's ack before it
+	// redelivers; it must exceed the vendor timeout by a margin.
+	AckWait time.Duration
+
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+}
+
+// Defaults returns the configuration relay uses when no variable is set.
+func Defaults() Config {
+	return Config{
+		Role:              RoleAll,
+		HTTPAddr:          "127.0.0.1:8080",
+		DatabaseURL:       "postgres://postgres@127.0.0.1:5432/relay?sslmode=disable",
+		DataDir:           "./data",
+		DedupWindow:       10 * time.Minute,
+		StreamMaxAge:      7 * 24 * time.Hour,
+		Liasmart:          Liasmart{URL: "https://api.liasmart.com", CTrackPath: "/api/CTrack"},
+		VendorTimeout:     10 * time.Second,
+		MaxAttempts:       8,
+		RetryBase:         time.Second,
+		RetryMax:          10 * time.Minute,
+		PauseProbe:        time.Minute,
+		WorkerConcurrency: 256,
+		WorkerBatch:       500,
+		AckWait:           time.Minute,
+		ShutdownTimeout:   30 * time.Second,
+		LogLevel:          "info",
+		LogFormat:         "json",
+	}
+}
+
+// Load reads the configuration from getenv (os.Getenv when nil) on top of
+// Defaults and validates it. All problems are reported together.
+func Load(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := Defaults()
+	var errs []error
+	str := func(name string, dst *string) {
+		if v, ok := lookup(getenv, name); ok {
+			*dst = v
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		if v, ok := lookup(getenv, name); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: not a duration (use e.g. 500ms, 10s, 5m)", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	integer := func(name string, dst *int) {
+		if v, ok := lookup(getenv, name); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: not an integer", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
+
+	var role string
+	str("RELAY_ROLE", &role)
+	if role != "" {
+		c.Role = Role(role)
+	}
+	str("RELAY_HTTP_ADDR", &c.HTTPAddr)
+	str("RELAY_DATABASE_URL", &c.DatabaseURL)
+	str("RELAY_NATS_URL", &c.NATSURL)
+	str("RELAY_DATA_DIR", &c.DataDir)
+	str("RELAY_NATS_LISTEN", &c.NATSListen)
+	str("RELAY_ADMIN_TOKEN", &c.AdminToken)
+	dur("RELAY_DEDUP_WINDOW", &c.DedupWindow)
+	dur("RELAY_STREAM_MAX_AGE", &c.StreamMaxAge)
+	str("RELAY_LIASMART_URL", &c.Liasmart.URL)
+	str("RELAY_LIASMART_CTRACK_PATH", &c.Liasmart.CTrackPath)
+	str("RELAY_LIASMART_API_ID", &c.Liasmart.APIID)
+	str("RELAY_LIASMART_API_PASSWORD", &c.Liasmart.APIPassword)
+	dur("RELAY_VENDOR_TIMEOUT", &c.VendorTimeout)
+	integer("RELAY_MAX_ATTEMPTS", &c.MaxAttempts)
+	dur("RELAY_RETRY_BASE", &c.RetryBase)
+	dur("RELAY_RETRY_MAX", &c.RetryMax)
+	dur("RELAY_PAUSE_PROBE", &c.PauseProbe)
+	integer("RELAY_WORKER_CONCURRENCY", &c.WorkerConcurrency)
+	integer("RELAY_WORKER_BATCH", &c.WorkerBatch)
+	dur("RELAY_ACK_WAIT", &c.AckWait)
+	dur("RELAY_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	str("RELAY_LOG_LEVEL", &c.LogLevel)
+	str("RELAY_LOG_FORMAT", &c.LogFormat)
+
+	if v, ok := lookup(getenv, "RELAY_API_KEYS"); ok {
+		keys, err := ParseAPIKeys(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("RELAY_API_KEYS: %w", err))
+		}
+		c.APIKeys = keys
+	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := strings.TrimSpace(getenv(name))
+	return v, v != ""
+}
+
+// ParseAPIKeys parses `name:secret` pairs separated by commas.
+func ParseAPIKeys(s string) ([]APIKey, error) {
+	var keys []APIKey
+	seen := map[string]bool{}
+	for i, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, secret, ok := strings.Cut(part, ":")
+		if !ok || name == "" || secret == "" {
+			// The secret is not echoed: it would end up in logs.
+			return nil, fmt.Errorf("entry %d is not name:secret", i+1)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("key name %q given twice", name)
+		}
+		seen[name] = true
+		keys = append(keys, APIKey{Name: name, Secret: secret})
+	}
+	return keys, nil
+}
+
+// Validate checks relations between settings and their ranges.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch c.Role {
+	case RoleAll, RoleIngest, RoleWorker:
+	default:
+		bad("RELAY_ROLE=%q: want all, ingest or worker", c.Role)
+	}
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		bad("RELAY_DATABASE_URL: want postgres://user@host:port/db")
+	}
+	if c.NATSURL == "" && c.DataDir == "" {
+		bad("RELAY_DATA_DIR must be set when RELAY_NATS_URL is empty (embedded NATS keeps its data there)")
+	}
+	if c.DedupWindow < 2*time.Minute {
+		bad("RELAY_DEDUP_WINDOW=%s: must be at least 2m", c.DedupWindow)
+	}
+	if c.StreamMaxAge != 0 && c.StreamMaxAge < c.DedupWindow {
+		bad("RELAY_STREAM_MAX_AGE=%s: must be 0 (unlimited) or at least RELAY_DEDUP_WINDOW", c.StreamMaxAge)
+	}
+	if u, err := url.Parse(c.Liasmart.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("RELAY_LIASMART_URL=%q: want http(s)://host", c.Liasmart.URL)
+	}
+	if !strings.HasPrefix(c.Liasmart.CTrackPath, "/") {
+		bad("RELAY_LIASMART_CTRACK_PATH=%q: must start with /", c.Liasmart.CTrackPath)
+	}
+	if (c.Liasmart.APIID == "") != (c.Liasmart.APIPassword == "") {
+		bad("RELAY_LIASMART_API_ID and RELAY_LIASMART_API_PASSWORD must be set together")
+	}
+	if c.VendorTimeout <= 0 {
+		bad("RELAY_VENDOR_TIMEOUT must be positive")
+	}
+	if c.MaxAttempts < 1 {
+		bad("RELAY_MAX_ATTEMPTS=%d: must be at least 1", c.MaxAttempts)
+	}
+	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
+		bad("RELAY_RETRY_BASE=%s, RELAY_RETRY_MAX=%s: want 0 < base <= max", c.RetryBase, c.RetryMax)
+	}
+	if c.PauseProbe <= 0 {
+		bad("RELAY_PAUSE_PROBE must be positive")
+	}
+	if c.WorkerConcurrency < 1 {
+		bad("RELAY_WORKER_CONCURRENCY=%d: must be at least 1", c.WorkerConcurrency)
+	}
+	if c.WorkerBatch < 1 || c.WorkerBatch > 10000 {
+		bad("RELAY_WORKER_BATCH=%d: want 1..10000", c.WorkerBatch)
+	}
+	if c.AckWait < c.VendorTimeout+5*time.Second {
+		bad("RELAY_ACK_WAIT=%s: must exceed RELAY_VENDOR_TIMEOUT (%s) by at least 5s", c.AckWait, c.VendorTimeout)
+	}
+	for _, k := range c.APIKeys {
+		if c.AdminToken != "" && k.Secret == c.AdminToken {
+			bad("RELAY_API_KEYS: key %q equals RELAY_ADMIN_TOKEN; they must differ", k.Name)
+		}
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		bad("RELAY_LOG_FORMAT=%q: want json or text", c.LogFormat)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("RELAY_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,213 @@
+package inbound
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Limits of the ingest API, documented in the README.
+const (
+	MaxSingleBody   = 64 << 10
+	MaxBatchBody    = 1 << 20
+	MaxBatchEvents  = 1000
+	MaxMessageID    = 128
+	MaxMetadataSize = 4 << 10
+)
+
+// Registration is a validated ingest event.
+type Registration struct {
+	ID         uuid.UUID
+	Vendor     string
+	MessageID  string
+	OccurredAt *time.Time
+	Metadata   json.RawMessage
+}
+
+// EventID is the deterministic id of vendor's message_id. Clients can
+// compute it themselves; a repeat of the same event gets the same id.
+func EventID(vendor, messageID string) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:relay:"+vendor+":"+messageID))
+}
+
+var jsonMarshal = json.Marshal
+
+// decodeObject parses body as one JSON object. Its errors are problems:
+// 400 for bytes that are not JSON, 422 for JSON that is not an object.
+func decodeObject(body []byte) (map[string]json.RawMessage, *Problem) {
+	if !utf8.Valid(body) {
+		return nil, errMalformed("the body is not valid UTF-8")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return nil, errValidation([]FieldError{{Field: "(body)", Detail: "must be a JSON object, not " + typeErr.Value}})
+		}
+		return nil, errMalformed(jsonErrorDetail(err))
+	}
+	if obj == nil {
+		return nil, errValidation([]FieldError{{Field: "(body)", Detail: "must be a JSON object, not null"}})
+	}
+	return obj, nil
+}
+
+func jsonErrorDetail(err error) string {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Sprintf("%s (at byte %d)", syn, syn.Offset)
+	}
+	return err.Error()
+}
+
+// DecodeRegistration validates one event object. vendors are the accepted
+// vendor names. It never panics, whatever the input: FuzzDecodeRegistration
+// holds it to that.
+func DecodeRegistration(body []byte, vendors map[string]bool) (Registration, *Problem) {
+	obj, p := decodeObject(body)
+	if p != nil {
+		return Registration{}, p
+	}
+	return validateRegistration(obj, vendors)
+}
+
+func validateRegistration(obj map[string]json.RawMessage, vendors map[string]bool) (Registration, *Problem) {
+	var r Registration
+	var errs []FieldError
+	bad := func(field, detail string) { errs = append(errs, FieldError{field, detail}) }
+
+	if raw, ok := obj["vendor"]; !ok || isNull(raw) {
+		bad("vendor", "is required")
+	} else if err := json.Unmarshal(raw, &r.Vendor); err != nil {
+		bad("vendor", "must be a string")
+	} else if !vendors[r.Vendor] {
+		bad("vendor", fmt.Sprintf("unknown vendor %q (accepted: %s)", truncate(r.Vendor, 40), vendorList(vendors)))
+	}
+
+	if raw, ok := obj["message_id"]; !ok || isNull(raw) {
+		bad("message_id", "is required")
+	} else if err := json.Unmarshal(raw, &r.MessageID); err != nil {
+		bad("message_id", "must be a string")
+	} else if d := checkMessageID(r.MessageID); d != "" {
+		bad("message_id", d)
+	}
+
+	if raw, ok := obj["status"]; !ok || isNull(raw) {
+		bad("status", "is required")
+	} else if !bytes.Equal(bytes.TrimSpace(raw), []byte("true")) {
+		bad("status", "must be JSON true: only successful registrations are confirmed")
+	}
+
+	if raw, ok := obj["occurred_at"]; ok && !isNull(raw) {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			bad("occurred_at", "must be an RFC 3339 string")
+		} else if t, err := time.Parse(time.RFC3339Nano, s); err != nil {
+			bad("occurred_at", "must be an RFC 3339 time such as 2026-11-29T18:00:00Z")
+		} else {
+			t = t.UTC()
+			r.OccurredAt = &t
+		}
+	}
+
+	if raw, ok := obj["metadata"]; ok && !isNull(raw) {
+		raw = bytes.TrimSpace(raw)
+		switch {
+		case len(raw) == 0 || raw[0] != '{':
+			bad("metadata", "must be a JSON object")
+		case len(raw) > MaxMetadataSize:
+			bad("metadata", fmt.Sprintf("is %d bytes; at most %d", len(raw), MaxMetadataSize))
+		case bytes.Contains(raw, []byte(`\u0000`)):
+			// PostgreSQL's jsonb cannot hold NUL; accepting it would
+			// stall the event in the worker.
+			bad("metadata", `must not contain \u0000`)
+		default:
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, raw); err != nil {
+				bad("metadata", "must be a JSON object")
+			} else {
+				r.Metadata = compact.Bytes()
+			}
+		}
+	}
+
+	if len(errs) > 0 {
+		return Registration{}, errValidation(errs)
+	}
+	r.ID = EventID(r.Vendor, r.MessageID)
+	return r, nil
+}
+
+func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+// checkMessageID enforces 1 to 128 bytes of printable ASCII without
+// spaces: what vendors issue, and safe in subjects, logs and URLs.
+func checkMessageID(s string) string {
+	if s == "" {
+		return "must not be empty"
+	}
+	if len(s) > MaxMessageID {
+		return fmt.Sprintf("is %d bytes; at most %d", len(s), MaxMessageID)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e {
+			return fmt.Sprintf("byte %d is 0x%02x; only printable ASCII without spaces (0x21-0x7E) is allowed", i, c)
+		}
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func vendorList(vendors map[string]bool) string {
+	var b []byte
+	for _, v := range sortedKeys(vendors) {
+		if len(b) > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, v...)
+	}
+	return string(b)
+}
+
+// DecodeBatch validates a batch body: {"events":[...]} with 1 to 1,000
+// events. Each event is validated on its own; a whole-body problem is
+// returned only when the envelope itself is wrong.
+func DecodeBatch(body []byte, vendors map[string]bool) ([]Registration, []*Problem, *Problem) {
+	obj, p := decodeObject(body)
+	if p != nil {
+		return nil, nil, p
+	}
+	raw, ok := obj["events"]
+	if !ok || isNull(raw) {
+		return nil, nil, errValidation([]FieldError{{"events", "is required"}})
+	}
+	var events []json.RawMessage
+	if err := json.Unmarshal(raw, &events); err != nil {
+		return nil, nil, errValidation([]FieldError{{"events", "must be an array of event objects"}})
+	}
+	if len(events) == 0 || len(events) > MaxBatchEvents {
+		return nil, nil, errValidation([]FieldError{{"events", fmt.Sprintf("holds %d events; want 1 to %d", len(events), MaxBatchEvents)}})
+	}
+	regs := make([]Registration, len(events))
+	problems := make([]*Problem, len(events))
+	for i, ev := range events {
+		var item map[string]json.RawMessage
+		if err := json.Unmarshal(ev, &item); err != nil || item == nil {
+			problems[i] = errValidation([]FieldError{{fmt.Sprintf("events[%d]", i), "must be a JSON object"}})
+			continue
+		}
+		regs[i], problems[i] = validateRegistration(item, vendors)
+	}
+	return regs, problems, nil
+}

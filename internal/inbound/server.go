@@ -1,0 +1,424 @@
+// Package inbound is relay's HTTP side: the ingest API that makes
+// registration events durable in JetStream before answering, the status
+// read, health, readiness and metrics. It knows HTTP; what happens to an
+// event after JetStream stored it is outbound's business.
+package inbound
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"relay/internal/bus"
+	"relay/internal/metrics"
+	"relay/internal/store"
+)
+
+// Publisher is the part of JetStream ingest uses.
+type Publisher interface {
+	Publish(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+	PublishAsync(subject string, data []byte, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+}
+
+// Events is the part of the store ingest reads.
+type Events interface {
+	Event(ctx context.Context, id uuid.UUID) (store.Event, error)
+	KnownIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+}
+
+// Check is a readiness probe of one dependency.
+type Check func(ctx context.Context) error
+
+// Config configures a Server.
+type Config struct {
+	// Vendors accepted in events.
+	Vendors []string
+	// APIKeys maps key names to secrets.
+	APIKeys map[string]string
+	// PublishTimeout bounds the wait for JetStream's ack (default 5s).
+	PublishTimeout time.Duration
+	// LookupTimeout bounds the PostgreSQL duplicate lookup done before a
+	// publish (default 250ms); past it the event is published anyway and
+	// the worker recognises the repeat.
+	LookupTimeout time.Duration
+	// Ready checks, by name, for /readyz.
+	Ready   map[string]Check
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	Now     func() time.Time
+}
+
+// Server is the HTTP API.
+type Server struct {
+	app     *fiber.App
+	cfg     Config
+	pub     Publisher
+	events  Events
+	keys    *KeyRing
+	vendors map[string]bool
+	log     *slog.Logger
+	m       *metrics.Metrics
+}
+
+// New builds the API. events may be nil for an ingest-only process without
+// PostgreSQL access (reads then answer 503).
+func New(cfg Config, pub Publisher, events Events) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 5 * time.Second
+	}
+	if cfg.LookupTimeout <= 0 {
+		cfg.LookupTimeout = 250 * time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg: cfg, pub: pub, events: events,
+		keys:    NewKeyRing(cfg.APIKeys),
+		vendors: map[string]bool{},
+		log:     cfg.Logger,
+		m:       cfg.Metrics,
+	}
+	for _, v := range cfg.Vendors {
+		s.vendors[v] = true
+	}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "relay",
+		DisableStartupMessage: true,
+		BodyLimit:             MaxBatchBody,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ReadBufferSize:        16 << 10,
+		ErrorHandler:          s.errorHandler,
+		JSONEncoder:           json.Marshal,
+		JSONDecoder:           json.Unmarshal,
+	})
+	s.routes()
+	return s
+}
+
+// App exposes the fiber app (for Listen and for tests' app.Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Listen serves on addr until Shutdown.
+func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
+
+// Shutdown stops accepting connections and waits for requests in flight.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+func (s *Server) routes() {
+	s.app.Use(s.observe)
+	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{})))
+	v1 := s.app.Group("/v1", s.requireKey)
+	v1.Post("/registrations", s.postRegistration)
+	v1.Post("/registrations/batch", s.postBatch)
+	v1.Get("/registrations/:id", s.getRegistration)
+}
+
+// observe records request counts and latency by route template, never by
+// raw path (ids would explode the label set).
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.app.ErrorHandler(c, err); herr != nil {
+			return herr
+		}
+	}
+	route := c.Route().Path
+	if route == "/" && c.Path() != "/" {
+		route = "unmatched"
+	}
+	s.m.IngestRequests.WithLabelValues(route, strconv.Itoa(c.Response().StatusCode())).Inc()
+	s.m.IngestLatency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	result := fiber.Map{}
+	ok := true
+	for _, name := range sortedKeys(s.cfg.Ready) {
+		if err := s.cfg.Ready[name](ctx); err != nil {
+			ok = false
+			result[name] = err.Error()
+		} else {
+			result[name] = "ok"
+		}
+	}
+	if !ok {
+		p := errUnavailable("not ready")
+		p.Type = problemBase + "not-ready"
+		p.Title = "Not ready"
+		b, _ := json.Marshal(result)
+		p.Detail = string(b)
+		return p
+	}
+	return c.JSON(fiber.Map{"status": "ready", "checks": result})
+}
+
+// requireJSON answers 415 unless the body is declared JSON.
+func requireJSON(c *fiber.Ctx) *Problem {
+	ct := c.Get(fiber.HeaderContentType)
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != fiber.MIMEApplicationJSON && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return errUnsupportedMedia(truncate(ct, 60))
+	}
+	return nil
+}
+
+type accepted struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+func (s *Server) postRegistration(c *fiber.Ctx) error {
+	if len(c.Body()) > MaxSingleBody {
+		return errTooLarge(MaxSingleBody)
+	}
+	if p := requireJSON(c); p != nil {
+		return p
+	}
+	reg, p := DecodeRegistration(c.Body(), s.vendors)
+	if p != nil {
+		s.m.IngestEvents.WithLabelValues("", "invalid").Inc()
+		return p
+	}
+	key, _ := c.Locals(localKeyName).(string)
+	ctx := c.UserContext()
+
+	dup := s.knownInStore(ctx, []uuid.UUID{reg.ID})[reg.ID]
+	if !dup {
+		ack, err := s.publish(ctx, reg, key)
+		if err != nil {
+			s.log.Warn("publish failed; answered 503", "event_id", reg.ID, "vendor", reg.Vendor, "err", err)
+			s.m.IngestEvents.WithLabelValues(reg.Vendor, "unavailable").Inc()
+			return errUnavailable("the event could not be made durable; nothing was accepted, retry")
+		}
+		dup = ack.Duplicate
+	}
+	status := fiber.StatusAccepted
+	result := "accepted"
+	if dup {
+		status, result = fiber.StatusOK, "duplicate"
+	}
+	s.m.IngestEvents.WithLabelValues(reg.Vendor, result).Inc()
+	return c.Status(status).JSON(accepted{ID: reg.ID.String(), Status: "accepted", Duplicate: dup})
+}
+
+func (s *Server) payload(reg Registration, key string) []byte {
+	data, _ := json.Marshal(bus.Registration{
+		ID: reg.ID.String(), Vendor: reg.Vendor, MessageID: reg.MessageID,
+		OccurredAt: reg.OccurredAt, Metadata: reg.Metadata, APIKey: key,
+		ReceivedAt: s.cfg.Now().UTC(),
+	})
+	return data
+}
+
+func (s *Server) publish(ctx context.Context, reg Registration, key string) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+	return s.pub.Publish(ctx, bus.RegistrationSubject(reg.Vendor), s.payload(reg, key), jetstream.WithMsgID(reg.ID.String()))
+}
+
+// knownInStore asks PostgreSQL which events it already has, so a repeat
+// after the JetStream dedup window still answers duplicate. It is an
+// optimisation, not a guard: on error or timeout it knows nothing and the
+// worker recognises the repeat instead.
+func (s *Server) knownInStore(ctx context.Context, ids []uuid.UUID) map[uuid.UUID]bool {
+	if s.events == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
+	defer cancel()
+	known, err := s.events.KnownIDs(ctx, ids)
+	if err != nil {
+		s.log.Debug("duplicate lookup skipped", "err", err)
+		return nil
+	}
+	return known
+}
+
+type batchItem struct {
+	*accepted
+	Error *Problem `json:"error,omitempty"`
+}
+
+func (s *Server) postBatch(c *fiber.Ctx) error {
+	if p := requireJSON(c); p != nil {
+		return p
+	}
+	regs, problems, p := DecodeBatch(c.Body(), s.vendors)
+	if p != nil {
+		return p
+	}
+	key, _ := c.Locals(localKeyName).(string)
+	ctx := c.UserContext()
+	items := make([]batchItem, len(regs))
+
+	var ids []uuid.UUID
+	for i := range regs {
+		if problems[i] == nil {
+			ids = append(ids, regs[i].ID)
+		}
+	}
+	known := s.knownInStore(ctx, ids)
+
+	type pending struct {
+		i int
+		f jetstream.PubAckFuture
+	}
+	var futures []pending
+	valid, failed := 0, 0
+	for i, reg := range regs {
+		if problems[i] != nil {
+			items[i].Error = problems[i]
+			s.m.IngestEvents.WithLabelValues("", "invalid").Inc()
+			continue
+		}
+		valid++
+		if known[reg.ID] {
+			items[i].accepted = &accepted{ID: reg.ID.String(), Status: "accepted", Duplicate: true}
+			continue
+		}
+		f, err := s.pub.PublishAsync(bus.RegistrationSubject(reg.Vendor), s.payload(reg, key), jetstream.WithMsgID(reg.ID.String()))
+		if err != nil {
+			items[i].Error = errUnavailable("the event could not be made durable; retry it")
+			failed++
+			continue
+		}
+		futures = append(futures, pending{i, f})
+	}
+	timeout := time.NewTimer(s.cfg.PublishTimeout)
+	defer timeout.Stop()
+	expired := false
+	for _, p := range futures {
+		reg := regs[p.i]
+		var err error
+		if !expired {
+			select {
+			case ack := <-p.f.Ok():
+				items[p.i].accepted = &accepted{ID: reg.ID.String(), Status: "accepted", Duplicate: ack.Duplicate}
+				continue
+			case err = <-p.f.Err():
+			case <-timeout.C:
+				expired = true
+			}
+		}
+		if expired {
+			// The publish may still land; the client's retry is then
+			// answered duplicate, which is the truth.
+			select {
+			case ack := <-p.f.Ok():
+				items[p.i].accepted = &accepted{ID: reg.ID.String(), Status: "accepted", Duplicate: ack.Duplicate}
+				continue
+			default:
+				err = errors.New("timeout waiting for the JetStream ack")
+			}
+		}
+		s.log.Warn("batch publish failed", "event_id", reg.ID, "vendor", reg.Vendor, "err", err)
+		items[p.i].Error = errUnavailable("the event could not be made durable; retry it")
+		failed++
+	}
+	for i, it := range items {
+		if it.accepted == nil {
+			continue
+		}
+		result := "accepted"
+		if it.Duplicate {
+			result = "duplicate"
+		}
+		s.m.IngestEvents.WithLabelValues(regs[i].Vendor, result).Inc()
+	}
+	if valid > 0 && failed == valid {
+		return errUnavailable("no event could be made durable; nothing was accepted, retry")
+	}
+	return c.JSON(fiber.Map{"results": items})
+}
+
+// EventView is the public JSON form of an event.
+type EventView struct {
+	ID          string     `json:"id"`
+	Vendor      string     `json:"vendor"`
+	MessageID   string     `json:"message_id"`
+	State       string     `json:"state"`
+	Attempts    int        `json:"attempts"`
+	VendorCode  *int       `json:"vendor_code"`
+	LastError   *string    `json:"last_error"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	ConfirmedAt *time.Time `json:"confirmed_at"`
+}
+
+// ViewOf converts a stored event to its public form.
+func ViewOf(e store.Event) EventView {
+	return EventView{
+		ID: e.ID.String(), Vendor: e.Vendor, MessageID: e.MessageID, State: string(e.State),
+		Attempts: e.Attempts, VendorCode: e.VendorCode, LastError: e.LastError,
+		CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(), ConfirmedAt: utcPtr(e.ConfirmedAt),
+	}
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func (s *Server) getRegistration(c *fiber.Ctx) error {
+	id, err := uuid.Parse(c.Params("id"))
+	if err != nil {
+		return problem(fiber.StatusNotFound, "not-found", "Not found", "event ids are UUIDs")
+	}
+	if s.events == nil {
+		return errUnavailable("this process has no database access")
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
+	defer cancel()
+	e, err := s.events.Event(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		p := problem(fiber.StatusNotFound, "not-yet-known", "Not yet known",
+			"no event with this id has been recorded; an event accepted moments ago appears once a worker has taken it")
+		p.retryAfter = 1
+		return p
+	}
+	if err != nil {
+		s.log.Warn("reading event", "event_id", id, "err", err)
+		return errUnavailable("the database is unavailable")
+	}
+	return c.JSON(ViewOf(e))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

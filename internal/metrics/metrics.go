@@ -1,0 +1,71 @@
+// Package metrics defines relay's Prometheus metrics in one place, so that
+// names and labels stay consistent between the parts that update them and
+// the dashboard that reads them.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds every collector relay exports.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	IngestRequests *prometheus.CounterVec   // route, code
+	IngestLatency  *prometheus.HistogramVec // route
+	IngestEvents   *prometheus.CounterVec   // vendor, result (accepted|duplicate|invalid|unavailable)
+	Outcomes       *prometheus.CounterVec   // vendor, outcome
+	VendorCalls    *prometheus.HistogramVec // vendor, code
+	Retries        *prometheus.CounterVec   // vendor
+	VendorPaused   *prometheus.GaugeVec     // vendor
+	ConsumerLag    prometheus.Gauge
+	AckPending     prometheus.Gauge
+	BatchSize      prometheus.Histogram
+}
+
+// New registers relay's metrics, with Go and process collectors, on a
+// fresh registry (tests make many; the global one would clash).
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{
+		Registry: r,
+		IngestRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_ingest_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		IngestLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "relay_ingest_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		IngestEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_ingest_events_total", Help: "Registration events received, by vendor and result.",
+		}, []string{"vendor", "result"}),
+		Outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_events_total", Help: "Events reaching a state, by vendor and outcome.",
+		}, []string{"vendor", "outcome"}),
+		VendorCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "relay_vendor_call_duration_seconds", Help: "Vendor call latency by vendor and answer code (or error class).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"vendor", "code"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_retries_scheduled_total", Help: "Vendor calls scheduled for a retry, by vendor.",
+		}, []string{"vendor"}),
+		VendorPaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "relay_vendor_paused", Help: "1 while a vendor is paused for rejected credentials.",
+		}, []string{"vendor"}),
+		ConsumerLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "relay_consumer_pending_messages", Help: "Registrations in the stream not yet delivered to a worker.",
+		}),
+		AckPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "relay_consumer_ack_pending_messages", Help: "Registrations delivered and not yet acknowledged (in flight or waiting for a retry).",
+		}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "relay_worker_batch_size", Help: "Messages per worker batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+	}
+	r.MustRegister(m.IngestRequests, m.IngestLatency, m.IngestEvents, m.Outcomes, m.VendorCalls,
+		m.Retries, m.VendorPaused, m.ConsumerLag, m.AckPending, m.BatchSize)
+	return m
+}

@@ -1,0 +1,258 @@
+// Package liasmart is the client of Liasmart's CTrack API, the "registration
+// succeeded" callback that tells the vendor an SMS converted. It knows the
+// wire format and nothing of NATS or PostgreSQL; deciding what a code means
+// for an event (retry, give up, pause) is the caller's business.
+package liasmart
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Code is CTrack's ErrorCode.
+type Code int
+
+// The codes CTrack documents (1000~1009).
+const (
+	CodeOK                   Code = 1000
+	CodeAPIIDMissing         Code = 1001
+	CodeAPIPasswordMissing   Code = 1002
+	CodeInvalidAPIID         Code = 1003
+	CodeInvalidAPIPassword   Code = 1004
+	CodeStatusMissing        Code = 1005
+	CodeInvalidStatus        Code = 1006
+	CodeMessageIDMissing     Code = 1007
+	CodeInvalidMessageID     Code = 1008
+	CodeMessageAlreadyUpdate Code = 1009
+)
+
+var meanings = map[Code]string{
+	CodeOK:                   "OK",
+	CodeAPIIDMissing:         "api_id not specified",
+	CodeAPIPasswordMissing:   "api_password not specified",
+	CodeInvalidAPIID:         "Invalid api_id",
+	CodeInvalidAPIPassword:   "Invalid api_password",
+	CodeStatusMissing:        "status not specified",
+	CodeInvalidStatus:        "Invalid status",
+	CodeMessageIDMissing:     "message_id not specified",
+	CodeInvalidMessageID:     "Invalid message_id",
+	CodeMessageAlreadyUpdate: "message_id already updated",
+}
+
+// Meaning is the ErrorDescription the vendor documents for the code, or
+// "undocumented code" for any other.
+func (c Code) Meaning() string {
+	if m, ok := meanings[c]; ok {
+		return m
+	}
+	return "undocumented code"
+}
+
+// Documented reports whether the code is one of 1000..1009.
+func (c Code) Documented() bool { _, ok := meanings[c]; return ok }
+
+// Result is CTrack's answer to one call.
+type Result struct {
+	Code        Code
+	Description string
+	// HTTPStatus is the response status; 0 when no response arrived.
+	HTTPStatus int
+}
+
+// HTTPError is a response whose status is not 2xx.
+type HTTPError struct {
+	StatusCode int
+	// Snippet is the start of the body, with credentials removed.
+	Snippet string
+}
+
+func (e *HTTPError) Error() string {
+	if e.Snippet == "" {
+		return fmt.Sprintf("liasmart: HTTP %d", e.StatusCode)
+	}
+	return fmt.Sprintf("liasmart: HTTP %d: %s", e.StatusCode, e.Snippet)
+}
+
+// ErrBadResponse is wrapped by errors for 2xx bodies without an ErrorCode.
+var ErrBadResponse = errors.New("liasmart: response has no ErrorCode")
+
+// ErrTimeout is wrapped by errors for calls that exceeded the timeout.
+var ErrTimeout = errors.New("liasmart: timeout")
+
+// Config configures a Client. Zero values take the documented defaults.
+type Config struct {
+	// BaseURL is scheme and host, default https://api.liasmart.com.
+	BaseURL string
+	// CTrackPath defaults to /api/CTrack.
+	CTrackPath  string
+	APIID       string
+	APIPassword string
+	// Timeout bounds each call, default 10s.
+	Timeout time.Duration
+	// MaxConns bounds idle connections kept to the vendor, default 256.
+	MaxConns   int
+	HTTPClient *http.Client
+}
+
+// Client calls CTrack. It is safe for concurrent use.
+type Client struct {
+	url     string
+	cfg     Config
+	http    *http.Client
+	secrets []string
+}
+
+// New returns a client for cfg.
+func New(cfg Config) *Client {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "https://api.liasmart.com"
+	}
+	if cfg.CTrackPath == "" {
+		cfg.CTrackPath = "/api/CTrack"
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 256
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = cfg.MaxConns
+		tr.MaxIdleConnsPerHost = cfg.MaxConns
+		hc = &http.Client{
+			Transport: tr,
+			// A redirected POST turns into a GET without the body: treat
+			// any 3xx as an answer to look at, not to follow.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	var secrets []string
+	for _, s := range []string{cfg.APIPassword, cfg.APIID} {
+		if s != "" {
+			secrets = append(secrets, s)
+		}
+	}
+	return &Client{
+		url:     strings.TrimRight(cfg.BaseURL, "/") + cfg.CTrackPath,
+		cfg:     cfg,
+		http:    hc,
+		secrets: secrets,
+	}
+}
+
+type request struct {
+	APIID       string `json:"api_id"`
+	APIPassword string `json:"api_password"`
+	MessageID   string `json:"message_id"`
+	Status      string `json:"status"`
+}
+
+// Confirm reports messageID as converted ("status":"true"). A nil error
+// means CTrack answered with an ErrorCode, whatever it is; the error cases
+// are transport failures, timeouts (ErrTimeout), non-2xx statuses
+// (*HTTPError) and bodies without a code (ErrBadResponse). Result.HTTPStatus
+// is set whenever a response arrived. No error text contains a credential.
+func (c *Client) Confirm(ctx context.Context, messageID string) (Result, error) {
+	body, err := json.Marshal(request{c.cfg.APIID, c.cfg.APIPassword, messageID, "true"})
+	if err != nil {
+		return Result{}, fmt.Errorf("liasmart: encode: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return Result{}, fmt.Errorf("liasmart: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Result{}, c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	res := Result{HTTPStatus: resp.StatusCode}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return res, c.transportError(ctx, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return res, &HTTPError{StatusCode: resp.StatusCode, Snippet: c.snippet(raw)}
+	}
+	code, desc, err := ParseResponse(raw)
+	if err != nil {
+		return res, fmt.Errorf("%w (body: %q)", err, c.snippet(raw))
+	}
+	res.Code, res.Description = code, desc
+	return res, nil
+}
+
+func (c *Client) transportError(ctx context.Context, err error) error {
+	var ne net.Error
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("%w after %s", ErrTimeout, c.cfg.Timeout)
+	}
+	// *url.Error carries the URL, which holds no credential: they travel
+	// in the body.
+	return fmt.Errorf("liasmart: %w", err)
+}
+
+// snippet returns the start of a body for an error message, with the
+// credentials cut out in case the vendor echoes the request.
+func (c *Client) snippet(raw []byte) string {
+	s := string(raw)
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	for _, secret := range c.secrets {
+		s = strings.ReplaceAll(s, secret, "[redacted]")
+	}
+	return strings.TrimSpace(s)
+}
+
+var (
+	codeRe = regexp.MustCompile(`"ErrorCode"\s*:\s*"?(-?\d+)"?`)
+	descRe = regexp.MustCompile(`"ErrorDescription"\s*:\s*"((?:[^"\\]|\\.)*)"`)
+)
+
+// ParseResponse reads ErrorCode and ErrorDescription from a CTrack body. It
+// accepts the vendor's documented sample, which lacks the comma between
+// the two fields, so that such an answer is not retried forever.
+func ParseResponse(raw []byte) (Code, string, error) {
+	var strict struct {
+		ErrorCode        json.RawMessage `json:"ErrorCode"`
+		ErrorDescription string          `json:"ErrorDescription"`
+	}
+	if err := json.Unmarshal(raw, &strict); err == nil && len(strict.ErrorCode) > 0 {
+		n, err := strconv.Atoi(strings.Trim(string(strict.ErrorCode), `"`))
+		if err == nil {
+			return Code(n), strict.ErrorDescription, nil
+		}
+	}
+	m := codeRe.FindSubmatch(raw)
+	if m == nil {
+		return 0, "", ErrBadResponse
+	}
+	n, err := strconv.Atoi(string(m[1]))
+	if err != nil {
+		return 0, "", ErrBadResponse
+	}
+	desc := ""
+	if d := descRe.FindSubmatch(raw); d != nil {
+		if s, err := strconv.Unquote(`"` + string(d[1]) + `"`); err == nil {
+			desc = s
+		}
+	}
+	return Code(n), desc, nil
+}

@@ -1,0 +1,283 @@
+// Package liasmarttest is a fake CTrack server for tests, benchmarks and
+// local trials (`relay fake-ctrack`). It checks every request as the
+// vendor's page documents it and behaves like the vendor: the first call
+// for a message_id answers 1000, every later one 1009. Faults can be
+// injected per call.
+package liasmarttest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Reply overrides the fake's answer to one call.
+type Reply struct {
+	// Status is the HTTP status; 0 means 200.
+	Status int
+	// Code, when non-zero, is answered instead of the normal 1000/1009
+	// (and the call does not count as a confirmation unless it is 1000).
+	Code int
+	// Body, when set, is sent verbatim (garbage, the seed's comma-less
+	// sample, ...).
+	Body string
+	// Delay holds the answer back (timeouts, slow vendor).
+	Delay time.Duration
+	// Reset closes the connection without answering.
+	Reset bool
+}
+
+// Options configure a Fake.
+type Options struct {
+	// APIID and APIPassword, when set, are required: others answer 1003 and
+	// 1004 as the vendor does.
+	APIID, APIPassword string
+	// Path defaults to /api/CTrack.
+	Path string
+	// Latency is added to every answer.
+	Latency time.Duration
+	// Script, when set, may override the answer to the n-th call (1-based,
+	// across all messages) for messageID; returning nil keeps the normal
+	// behaviour.
+	Script func(messageID string, n int) *Reply
+}
+
+// Call is one request the fake received.
+type Call struct {
+	MessageID string
+	Code      int
+	Status    int
+}
+
+// Fake is an http.Handler imitating CTrack.
+type Fake struct {
+	opts Options
+
+	mu        sync.Mutex
+	n         int
+	calls     []Call
+	confirmed map[string]int // 1000 answers per message_id
+	problems  []string
+}
+
+// New returns a fake with opts.
+func New(opts Options) *Fake {
+	if opts.Path == "" {
+		opts.Path = "/api/CTrack"
+	}
+	return &Fake{opts: opts, confirmed: map[string]int{}}
+}
+
+// NewServer starts the fake on a local port for the test's lifetime and
+// fails the test if any request broke the documented format.
+func NewServer(t testing.TB, opts Options) (*Fake, *httptest.Server) {
+	t.Helper()
+	f := New(opts)
+	srv := httptest.NewServer(f)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		for _, p := range f.Problems() {
+			t.Errorf("fake CTrack: bad request: %s", p)
+		}
+	})
+	return f, srv
+}
+
+func (f *Fake) problem(format string, args ...any) {
+	f.mu.Lock()
+	f.problems = append(f.problems, fmt.Sprintf(format, args...))
+	f.mu.Unlock()
+}
+
+// ServeHTTP implements CTrack.
+func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != f.opts.Path {
+		f.problem("path %q, want %q", r.URL.Path, f.opts.Path)
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		f.problem("method %s, want POST", r.Method)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		f.problem("Content-Type %q, want application/json", ct)
+	}
+	var body map[string]any
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
+		f.problem("body is not JSON: %v", err)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	str := func(k string) (string, bool) {
+		v, ok := body[k]
+		if !ok {
+			return "", false
+		}
+		s, isStr := v.(string)
+		if !isStr {
+			f.problem("field %s is %T, want a string", k, v)
+		}
+		return s, true
+	}
+	for k := range body {
+		switch k {
+		case "api_id", "api_password", "message_id", "status":
+		default:
+			f.problem("unexpected field %q", k)
+		}
+	}
+	apiID, hasID := str("api_id")
+	apiPassword, hasPassword := str("api_password")
+	messageID, hasMsg := str("message_id")
+	status, hasStatus := str("status")
+
+	f.mu.Lock()
+	f.n++
+	n := f.n
+	f.mu.Unlock()
+
+	var reply *Reply
+	if f.opts.Script != nil {
+		reply = f.opts.Script(messageID, n)
+	}
+	if d := f.opts.Latency; d > 0 {
+		time.Sleep(d)
+	}
+	if reply != nil && reply.Delay > 0 {
+		select {
+		case <-time.After(reply.Delay):
+		case <-r.Context().Done():
+		}
+	}
+	if reply != nil && reply.Reset {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				if tc, ok := conn.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0)
+				}
+				conn.Close()
+				f.record(Call{MessageID: messageID})
+				return
+			}
+		}
+	}
+
+	code := 0
+	switch {
+	case !hasID || apiID == "":
+		code = 1001
+	case !hasPassword || apiPassword == "":
+		code = 1002
+	case f.opts.APIID != "" && apiID != f.opts.APIID:
+		code = 1003
+	case f.opts.APIPassword != "" && apiPassword != f.opts.APIPassword:
+		code = 1004
+	case !hasStatus:
+		code = 1005
+	case status != "true":
+		code = 1006
+	case !hasMsg || messageID == "":
+		code = 1007
+	}
+	httpStatus := http.StatusOK
+	if reply != nil {
+		if reply.Status != 0 {
+			httpStatus = reply.Status
+		}
+		if reply.Code != 0 && code == 0 {
+			code = reply.Code
+		}
+	}
+	if code == 0 && httpStatus == http.StatusOK && (reply == nil || reply.Body == "") {
+		f.mu.Lock()
+		if f.confirmed[messageID] > 0 {
+			code = 1009
+		} else {
+			code = 1000
+		}
+		if code == 1000 {
+			f.confirmed[messageID]++
+		}
+		f.mu.Unlock()
+	} else if code == 1000 && httpStatus == http.StatusOK {
+		f.mu.Lock()
+		f.confirmed[messageID]++
+		f.mu.Unlock()
+	}
+	f.record(Call{MessageID: messageID, Code: code, Status: httpStatus})
+
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpStatus)
+	if reply != nil && reply.Body != "" {
+		_, _ = w.Write([]byte(reply.Body))
+		return
+	}
+	if httpStatus != http.StatusOK {
+		_, _ = w.Write([]byte(`{"message":"unavailable"}`))
+		return
+	}
+	desc := map[int]string{1000: "OK", 1001: "api_id not specified", 1002: "api_password not specified",
+		1003: "Invalid api_id", 1004: "Invalid api_password", 1005: "status not specified",
+		1006: "Invalid status", 1007: "message_id not specified", 1008: "Invalid message_id",
+		1009: "message_id already updated"}[code]
+	_ = json.NewEncoder(w).Encode(map[string]any{"ErrorCode": code, "ErrorDescription": desc})
+}
+
+func (f *Fake) record(c Call) {
+	f.mu.Lock()
+	f.calls = append(f.calls, c)
+	f.mu.Unlock()
+}
+
+// Calls returns every call so far, in arrival order.
+func (f *Fake) Calls() []Call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Call(nil), f.calls...)
+}
+
+// CallsFor counts the calls made for messageID.
+func (f *Fake) CallsFor(messageID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if c.MessageID == messageID {
+			n++
+		}
+	}
+	return n
+}
+
+// Confirmations returns how many 1000 answers messageID got.
+func (f *Fake) Confirmations(messageID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.confirmed[messageID]
+}
+
+// ConfirmedIDs returns the number of 1000 answers per message_id.
+func (f *Fake) ConfirmedIDs() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := make(map[string]int, len(f.confirmed))
+	for k, v := range f.confirmed {
+		m[k] = v
+	}
+	return m
+}
+
+// Problems lists requests that broke the documented format.
+func (f *Fake) Problems() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.problems...)
+}
