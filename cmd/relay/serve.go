@@ -98,8 +98,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 				"postgres": m.Store.Ping,
 				"nats":     m.Bus.Ping,
 			},
-			Logger:  m.Logger,
-			Metrics: m.Metrics,
+			Connected: m.Bus.Conn.IsConnected,
+			Logger:    m.Logger,
+			Metrics:   m.Metrics,
 		}, m.Bus.JS, m.Store)
 		m.ln, err = net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {

@@ -53,6 +53,10 @@ type Config struct {
 	// publish (default 250ms); past it the event is published anyway and
 	// the worker recognises the repeat.
 	LookupTimeout time.Duration
+	// Connected, when set, reports whether the bus is connected; while it
+	// is not, ingest answers 503 at once instead of waiting out
+	// PublishTimeout.
+	Connected func() bool
 	// Ready checks, by name, for /readyz.
 	Ready   map[string]Check
 	Logger  *slog.Logger
@@ -210,6 +214,10 @@ func (s *Server) postRegistration(c *fiber.Ctx) error {
 	key, _ := c.Locals(localKeyName).(string)
 	ctx := c.UserContext()
 
+	if s.disconnected() {
+		s.m.IngestEvents.WithLabelValues(reg.Vendor, "unavailable").Inc()
+		return errUnavailable("the event bus is unreachable; nothing was accepted, retry")
+	}
 	dup := s.knownInStore(ctx, []uuid.UUID{reg.ID})[reg.ID]
 	if !dup {
 		ack, err := s.publish(ctx, reg, key)
@@ -227,6 +235,10 @@ func (s *Server) postRegistration(c *fiber.Ctx) error {
 	}
 	s.m.IngestEvents.WithLabelValues(reg.Vendor, result).Inc()
 	return c.Status(status).JSON(accepted{ID: reg.ID.String(), Status: "accepted", Duplicate: dup})
+}
+
+func (s *Server) disconnected() bool {
+	return s.cfg.Connected != nil && !s.cfg.Connected()
 }
 
 func (s *Server) payload(reg Registration, key string) []byte {
@@ -274,6 +286,9 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 	regs, problems, p := DecodeBatch(c.Body(), s.vendors)
 	if p != nil {
 		return p
+	}
+	if s.disconnected() {
+		return errUnavailable("the event bus is unreachable; nothing was accepted, retry")
 	}
 	key, _ := c.Locals(localKeyName).(string)
 	ctx := c.UserContext()

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"relay/internal/config"
+	"relay/internal/inbound"
+	"relay/internal/testenv"
+	"relay/internal/vendors/liasmart/liasmarttest"
+)
+
+const testKey = "test-key-0123456789abcdef"
+
+type relayUnderTest struct {
+	main *Main
+	url  string
+	nats *server.Server
+	fake *liasmarttest.Fake
+	stop func()
+}
+
+// startRelay runs a whole relay process in-process against a fresh
+// database, its own NATS server and a fake CTrack.
+func startRelay(t *testing.T, fakeOpts liasmarttest.Options, mod func(*config.Config)) *relayUnderTest {
+	t.Helper()
+	fake, ctrack := liasmarttest.NewServer(t, fakeOpts)
+	ns := testenv.NATS(t)
+	cfg := config.Defaults()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.DatabaseURL = testenv.DatabaseURL(t)
+	cfg.NATSURL = ns.ClientURL()
+	cfg.APIKeys = []config.APIKey{{Name: "app1", Secret: testKey}}
+	cfg.Liasmart = config.Liasmart{URL: ctrack.URL, CTrackPath: "/api/CTrack", APIID: "API4623444906", APIPassword: "password@123"}
+	cfg.RetryBase, cfg.RetryMax = 10*time.Millisecond, 100*time.Millisecond
+	cfg.ShutdownTimeout = 10 * time.Second
+	if mod != nil {
+		mod(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.Open(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("relay run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	r := &relayUnderTest{main: m, url: "http://" + m.Addr(), nats: ns, fake: fake, stop: stop}
+	testenv.Eventually(t, 5*time.Second, "relay ready", func() bool {
+		resp, err := http.Get(r.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return r
+}
+
+func (r *relayUnderTest) do(t *testing.T, method, path, body string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, r.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: body %q is not JSON: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode, resp.Header, out
+}
+
+func (r *relayUnderTest) state(t *testing.T, id string) string {
+	code, _, body := r.do(t, "GET", "/v1/registrations/"+id, "")
+	if code != 200 {
+		return ""
+	}
+	s, _ := body["state"].(string)
+	return s
+}
+
+func TestEndToEnd(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, liasmarttest.Options{APIID: "API4623444906", APIPassword: "password@123"}, nil)
+
+	nc, err := nats.Connect(r.nats.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	sub, err := nc.Subscribe("relay.confirmations.liasmart.>", func(m *nats.Msg) {
+		var c struct {
+			MessageID string `json:"message_id"`
+			Outcome   string `json:"outcome"`
+		}
+		_ = json.Unmarshal(m.Data, &c)
+		mu.Lock()
+		outcomes[c.MessageID]++
+		mu.Unlock()
+		if m.Subject != "relay.confirmations.liasmart."+c.Outcome {
+			t.Errorf("outcome %q on subject %s", c.Outcome, m.Subject)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	const singles, batchSize = 60, 100
+	ids := map[string]string{} // message_id -> id
+	var wg sync.WaitGroup
+	var idsMu sync.Mutex
+	for i := range singles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := fmt.Sprintf("single-%d", i%40) // 20 repeats
+			code, _, body := r.do(t, "POST", "/v1/registrations",
+				fmt.Sprintf(`{"vendor":"liasmart","message_id":%q,"status":true,"metadata":{"n":%d}}`, msg, i))
+			if code != 202 && code != 200 {
+				t.Errorf("POST %s: %d %v", msg, code, body)
+				return
+			}
+			if (code == 200) != (body["duplicate"] == true) {
+				t.Errorf("POST %s: code %d with duplicate=%v", msg, code, body["duplicate"])
+			}
+			idsMu.Lock()
+			ids[msg] = body["id"].(string)
+			idsMu.Unlock()
+		}()
+	}
+	wg.Wait()
+
+	var events []string
+	for i := range batchSize {
+		events = append(events, fmt.Sprintf(`{"vendor":"liasmart","message_id":"batch-%d","status":true}`, i%80))
+	}
+	code, _, body := r.do(t, "POST", "/v1/registrations/batch", `{"events":[`+strings.Join(events, ",")+`]}`)
+	if code != 200 {
+		t.Fatalf("batch: %d %v", code, body)
+	}
+	results := body["results"].([]any)
+	if len(results) != batchSize {
+		t.Fatalf("batch answered %d results, want %d", len(results), batchSize)
+	}
+	dups := 0
+	for i, res := range results {
+		item := res.(map[string]any)
+		msg := fmt.Sprintf("batch-%d", i%80)
+		if item["duplicate"] == true {
+			dups++
+		}
+		if want := inbound.EventID("liasmart", msg).String(); item["id"] != want {
+			t.Errorf("batch item %d id %v, want %s", i, item["id"], want)
+		}
+		ids[msg] = item["id"].(string)
+	}
+	if dups != 20 {
+		t.Errorf("batch reported %d duplicates, want 20", dups)
+	}
+
+	for msg, id := range ids {
+		testenv.Eventually(t, 20*time.Second, msg+" confirmed", func() bool { return r.state(t, id) == "confirmed" })
+	}
+	for msg, n := range r.fake.ConfirmedIDs() {
+		if n != 1 {
+			t.Errorf("%s got %d answers of 1000 from the vendor, want 1", msg, n)
+		}
+	}
+	if got := len(r.fake.ConfirmedIDs()); got != len(ids) {
+		t.Errorf("vendor confirmed %d message ids, want %d", got, len(ids))
+	}
+	testenv.Eventually(t, 5*time.Second, "an outcome event per event", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(outcomes) == len(ids)
+	})
+
+	// A repeat long after (here: after the event is final) is still a
+	// duplicate and causes no vendor call.
+	calls := len(r.fake.Calls())
+	code, _, body = r.do(t, "POST", "/v1/registrations", `{"vendor":"liasmart","message_id":"single-1","status":true}`)
+	if code != 200 || body["duplicate"] != true {
+		t.Errorf("repeat of a confirmed event: %d %v", code, body)
+	}
+	if got := len(r.fake.Calls()); got != calls {
+		t.Errorf("repeat caused %d vendor calls", got-calls)
+	}
+
+	// The status read has the spec's fields.
+	_, _, ev := r.do(t, "GET", "/v1/registrations/"+ids["single-1"], "")
+	for _, f := range []string{"id", "vendor", "message_id", "state", "attempts", "vendor_code", "last_error", "created_at", "updated_at", "confirmed_at"} {
+		if _, ok := ev[f]; !ok {
+			t.Errorf("GET registration lacks %q: %v", f, ev)
+		}
+	}
+	if ev["vendor_code"] != float64(1000) || ev["attempts"] != float64(1) {
+		t.Errorf("GET registration: %v", ev)
+	}
+}
+
+func TestNATSDownAnswers503AndAcceptsNothing(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, liasmarttest.Options{}, nil)
+	r.nats.Shutdown()
+	r.nats.WaitForShutdown()
+	start := time.Now()
+	code, hdr, body := r.do(t, "POST", "/v1/registrations", `{"vendor":"liasmart","message_id":"lost-1","status":true}`)
+	if code != 503 || hdr.Get("Retry-After") == "" || hdr.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("with NATS down: %d %v %v", code, hdr, body)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("503 took %s", time.Since(start))
+	}
+	code, _, _ = r.do(t, "GET", "/readyz", "")
+	if code != 503 {
+		t.Errorf("readyz with NATS down: %d, want 503", code)
+	}
+	if n := len(r.fake.Calls()); n != 0 {
+		t.Errorf("vendor called %d times for an event never accepted", n)
+	}
+}
+
+func TestUnconfiguredVendorKeepsEventsPaused(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, liasmarttest.Options{}, func(c *config.Config) {
+		c.Liasmart.APIID, c.Liasmart.APIPassword = "", ""
+	})
+	code, _, body := r.do(t, "POST", "/v1/registrations", `{"vendor":"liasmart","message_id":"wait-1","status":true}`)
+	if code != 202 {
+		t.Fatalf("POST: %d %v", code, body)
+	}
+	id := body["id"].(string)
+	testenv.Eventually(t, 10*time.Second, "event paused", func() bool { return r.state(t, id) == "paused" })
+	if n := len(r.fake.Calls()); n != 0 {
+		t.Errorf("vendor called %d times without credentials", n)
+	}
+}
+
+func TestRunCommands(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.DatabaseURL(t)
+	env := func(k string) string {
+		if k == "RELAY_DATABASE_URL" {
+			return dbURL
+		}
+		return ""
+	}
+	var out, errOut bytes.Buffer
+	ctx := context.Background()
+	if code := run(ctx, []string{"migrate"}, env, &out, &errOut); code != 0 || !strings.Contains(out.String(), "applied") {
+		t.Fatalf("migrate: exit %d, %q %q", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := run(ctx, []string{"migrate"}, env, &out, &errOut); code != 0 || !strings.Contains(out.String(), "up to date") {
+		t.Fatalf("second migrate: exit %d, %q", code, out.String())
+	}
+	if code := run(ctx, []string{"status", "liasmart:nope"}, env, &out, &errOut); code != 1 {
+		t.Errorf("status of an unknown event: exit %d", code)
+	}
+	if code := run(ctx, []string{"bogus"}, env, &out, &errOut); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+	bad := func(k string) string {
+		if k == "RELAY_RETRY_BASE" {
+			return "soon"
+		}
+		return env(k)
+	}
+	errOut.Reset()
+	if code := run(ctx, []string{"serve"}, bad, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "RELAY_RETRY_BASE") {
+		t.Errorf("bad config: exit %d, %q", code, errOut.String())
+	}
+}
