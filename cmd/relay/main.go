@@ -33,7 +33,8 @@ const usage = `usage: relay <command> [flags]
 commands:
   serve          run ingest, workers and pollers (RELAY_ROLE splits them)
   migrate        apply database migrations and exit
-  status <id>    print an event's state as JSON
+  status <id>    print an event's state as JSON (id or vendor:message_id)
+  keys           create --name N | list [--all] | revoke N: ingest API keys
   fake-ctrack    run a fake Liasmart CTrack for local trials
   version        print the version
 
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdMigrate(ctx, args, getenv, stdout, stderr)
 	case "status":
 		err = cmdStatus(ctx, args, getenv, stdout, stderr)
+	case "keys":
+		err = cmdKeys(ctx, args, getenv, stdout, stderr)
 	case "fake-ctrack":
 		err = cmdFakeCTrack(ctx, args, stdout, stderr)
 	case "version", "--version", "-version":

@@ -311,3 +311,51 @@ func TestRunCommands(t *testing.T) {
 		t.Errorf("bad config: exit %d, %q", code, errOut.String())
 	}
 }
+
+func TestKeysCreateListRevoke(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, liasmarttest.Options{}, nil)
+	env := func(k string) string {
+		if k == "RELAY_DATABASE_URL" {
+			return r.main.Config.DatabaseURL
+		}
+		return ""
+	}
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"keys", "create", "--name", "app2"}, env, &out, &errOut); code != 0 {
+		t.Fatalf("keys create: exit %d: %s", code, errOut.String())
+	}
+	secret := strings.TrimSpace(out.String())
+	post := func() int {
+		req, _ := http.NewRequest("POST", r.url+"/v1/registrations", strings.NewReader(`{"vendor":"liasmart","message_id":"k1","status":true}`))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	testenv.Eventually(t, 10*time.Second, "new key accepted", func() bool { c := post(); return c == 202 || c == 200 })
+
+	var stored string
+	if err := r.main.Store.Pool().QueryRow(ctx, "SELECT encode(digest, 'hex') FROM api_keys WHERE name = 'app2'").Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stored, secret) || len(stored) != 64 {
+		t.Fatalf("stored digest %q", stored)
+	}
+	out.Reset()
+	if code := run(ctx, []string{"keys", "list"}, env, &out, &errOut); code != 0 || !strings.Contains(out.String(), "app2") || strings.Contains(out.String(), secret) {
+		t.Fatalf("keys list: exit %d: %q", code, out.String())
+	}
+	if code := run(ctx, []string{"keys", "revoke", "app2"}, env, &out, &errOut); code != 0 {
+		t.Fatalf("keys revoke: exit %d: %s", code, errOut.String())
+	}
+	testenv.Eventually(t, 10*time.Second, "revoked key refused", func() bool { return post() == 401 })
+	if code := run(ctx, []string{"keys", "create", "--name", "bad name"}, env, &out, &errOut); code != 2 {
+		t.Errorf("bad key name: exit %d, want 2", code)
+	}
+}

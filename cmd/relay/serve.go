@@ -31,6 +31,10 @@ type Main struct {
 	Server *inbound.Server
 	Worker *outbound.Worker
 
+	// background runs alongside the server and the worker until shutdown
+	// (key reload, pollers, ...); each returns when its context ends.
+	background []func(context.Context)
+
 	ln net.Listener
 }
 
@@ -92,8 +96,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Logger.Warn("no API keys configured (RELAY_API_KEYS): every ingest request will answer 401")
 		}
 		m.Server = inbound.New(inbound.Config{
-			Vendors: []string{"liasmart"},
-			APIKeys: keys,
+			Vendors:    []string{"liasmart"},
+			APIKeys:    keys,
+			KeySource:  m.Store,
+			AdminToken: cfg.AdminToken,
 			Ready: map[string]inbound.Check{
 				"postgres": m.Store.Ping,
 				"nats":     m.Bus.Ping,
@@ -102,6 +108,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Logger:    m.Logger,
 			Metrics:   m.Metrics,
 		}, m.Bus.JS, m.Store)
+		if err := m.Server.Keys().Reload(ctx, m.Store); err != nil {
+			return fmt.Errorf("loading API keys: %w", err)
+		}
+		m.background = append(m.background, func(ctx context.Context) { m.Server.RunKeyReload(ctx, 2*time.Second) })
 		m.ln, err = net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on RELAY_HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
@@ -127,7 +137,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Metrics:     m.Metrics,
 		}, m.Store, m.Bus.JS, consumer)
 	}
-	return nil
+	if err := m.openOps(ctx); err != nil {
+		return err
+	}
+	return m.openMonitor(ctx)
 }
 
 // Addr is the HTTP listen address (with the real port when :0 was asked).
@@ -163,6 +176,13 @@ func (m *Main) Run(ctx context.Context) error {
 			if err := m.Worker.Run(workerCtx); err != nil {
 				errc <- fmt.Errorf("worker: %w", err)
 			}
+		}()
+	}
+	for _, f := range m.background {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(workerCtx)
 		}()
 	}
 	var runErr error

@@ -45,8 +45,19 @@ type Check func(ctx context.Context) error
 type Config struct {
 	// Vendors accepted in events.
 	Vendors []string
-	// APIKeys maps key names to secrets.
+	// APIKeys maps key names to secrets (RELAY_API_KEYS).
 	APIKeys map[string]string
+	// KeySource, when set, adds the keys stored in PostgreSQL; RunKeyReload
+	// keeps them current.
+	KeySource KeySource
+	// AdminToken guards /admin/; empty disables the admin API (404).
+	AdminToken string
+	// Admin serves the operator routes under /admin/v1 (admin.go).
+	Admin AdminService
+	// Messages tracks sent messages for delivery reports (messages.go).
+	Messages MessageService
+	// Balances reads vendor balances for /admin/v1/balances (balances.go).
+	Balances BalanceService
 	// PublishTimeout bounds the wait for JetStream's ack (default 5s).
 	PublishTimeout time.Duration
 	// LookupTimeout bounds the PostgreSQL duplicate lookup done before a
@@ -70,8 +81,9 @@ type Server struct {
 	cfg     Config
 	pub     Publisher
 	events  Events
-	keys    *KeyRing
-	vendors map[string]bool
+	keys        *KeyRing
+	adminDigest []byte
+	vendors     map[string]bool
 	log     *slog.Logger
 	m       *metrics.Metrics
 }
@@ -103,6 +115,10 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 	}
 	for _, v := range cfg.Vendors {
 		s.vendors[v] = true
+	}
+	if cfg.AdminToken != "" {
+		d := Digest(cfg.AdminToken)
+		s.adminDigest = d[:]
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "relay",
@@ -138,6 +154,23 @@ func (s *Server) routes() {
 	v1.Post("/registrations", s.postRegistration)
 	v1.Post("/registrations/batch", s.postBatch)
 	v1.Get("/registrations/:id", s.getRegistration)
+	s.messageRoutes(v1)
+
+	admin := s.app.Group("/admin/v1", s.requireAdmin)
+	s.adminRoutes(admin)
+	s.balanceRoutes(admin)
+}
+
+// Keys is the server's key ring.
+func (s *Server) Keys() *KeyRing { return s.keys }
+
+// RunKeyReload keeps the stored API keys current until ctx ends, so a
+// key revoked on one replica is refused by all within seconds.
+func (s *Server) RunKeyReload(ctx context.Context, interval time.Duration) {
+	if s.cfg.KeySource == nil {
+		return
+	}
+	s.keys.RunReload(ctx, s.cfg.KeySource, interval, s.log)
 }
 
 // observe records request counts and latency by route template, never by

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"regexp"
+	"text/tabwriter"
+	"time"
+
+	"relay/internal/config"
+	"relay/internal/inbound"
+	"relay/internal/store"
+)
+
+var keyNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// cmdKeys manages the ingest API keys stored in PostgreSQL.
+func cmdKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{errors.New("usage: relay keys create --name N | list [--all] | revoke N")}
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "key name (letters, digits, . _ -; at most 64)")
+	all := fs.Bool("all", false, "list revoked keys too")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if sub == "revoke" && *name == "" && fs.NArg() == 1 {
+		*name = fs.Arg(0)
+	}
+	if (sub == "create" || sub == "revoke") && !keyNameRe.MatchString(*name) {
+		return usageError{fmt.Errorf("%s needs a key name of 1-64 letters, digits, '.', '_' or '-'", sub)}
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	switch sub {
+	case "create":
+		var raw [24]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return err
+		}
+		secret := "rk_" + base64.RawURLEncoding.EncodeToString(raw[:])
+		if err := st.CreateAPIKey(ctx, *name, inbound.Digest(secret)); err != nil {
+			if errors.Is(err, store.ErrExists) {
+				return fmt.Errorf("a key named %q exists already (revoked keys keep their name)", *name)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", secret)
+		fmt.Fprintf(stderr, "key %q created; the secret above is shown once: use it as \"Authorization: Bearer <secret>\"\n", *name)
+	case "list":
+		keys, err := st.APIKeys(ctx, *all)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tCREATED\tREVOKED")
+		for _, k := range keys {
+			revoked := "-"
+			if k.RevokedAt != nil {
+				revoked = k.RevokedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\n", k.Name, k.CreatedAt.UTC().Format(time.RFC3339), revoked)
+		}
+		for _, k := range cfg.APIKeys {
+			fmt.Fprintf(w, "%s\t(RELAY_API_KEYS)\t-\n", k.Name)
+		}
+		return w.Flush()
+	case "revoke":
+		if err := st.RevokeAPIKey(ctx, *name); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no active stored key named %q (keys from RELAY_API_KEYS are removed from that variable)", *name)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "key %q revoked; every replica refuses it within seconds\n", *name)
+	default:
+		return usageError{fmt.Errorf("unknown keys command %q", sub)}
+	}
+	return nil
+}
