@@ -77,15 +77,15 @@ type Config struct {
 
 // Server is the HTTP API.
 type Server struct {
-	app     *fiber.App
-	cfg     Config
-	pub     Publisher
-	events  Events
+	app         *fiber.App
+	cfg         Config
+	pub         Publisher
+	events      Events
 	keys        *KeyRing
 	adminDigest []byte
 	vendors     map[string]bool
-	log     *slog.Logger
-	m       *metrics.Metrics
+	log         *slog.Logger
+	m           *metrics.Metrics
 }
 
 // New builds the API. events may be nil for an ingest-only process without
