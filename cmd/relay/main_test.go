@@ -36,6 +36,12 @@ type relayUnderTest struct {
 // database, its own NATS server and a fake CTrack.
 func startRelay(t *testing.T, fakeOpts liasmarttest.Options, mod func(*config.Config)) *relayUnderTest {
 	t.Helper()
+	return startRelayLogging(t, fakeOpts, mod, io.Discard)
+}
+
+// startRelayLogging is startRelay with relay's JSON logs written to logs.
+func startRelayLogging(t *testing.T, fakeOpts liasmarttest.Options, mod func(*config.Config), logs io.Writer) *relayUnderTest {
+	t.Helper()
 	fake, ctrack := liasmarttest.NewServer(t, fakeOpts)
 	ns := testenv.NATS(t)
 	cfg := config.Defaults()
@@ -52,7 +58,7 @@ func startRelay(t *testing.T, fakeOpts liasmarttest.Options, mod func(*config.Co
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := NewMain(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := m.Open(ctx); err != nil {
 		cancel()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -92,6 +93,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		for _, k := range cfg.APIKeys {
 			keys[k.Name] = k.Secret
 		}
+		signed := map[string]string{}
+		for _, name := range cfg.SignedKeys {
+			signed[name] = keys[name]
+		}
 		if len(keys) == 0 {
 			m.Logger.Warn("no API keys configured (RELAY_API_KEYS): every ingest request will answer 401")
 		}
@@ -100,6 +105,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			APIKeys:    keys,
 			KeySource:  m.Store,
 			AdminToken: cfg.AdminToken,
+			RateLimit:  cfg.RateLimit,
+			SignedKeys: signed,
 			Ready: map[string]inbound.Check{
 				"postgres": m.Store.Ping,
 				"nats":     m.Bus.Ping,
@@ -115,6 +122,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.ln, err = net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on RELAY_HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
+		}
+		if cfg.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+			if err != nil {
+				return fmt.Errorf("RELAY_TLS_CERT/RELAY_TLS_KEY: %w", err)
+			}
+			m.ln = tls.NewListener(m.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		}
 	}
 	if cfg.Role != config.RoleIngest {

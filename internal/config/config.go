@@ -76,6 +76,15 @@ type Config struct {
 	// redelivers; it must exceed the vendor timeout by a margin.
 	AckWait time.Duration
 
+	// RateLimit is the per-key ingest rate in events per second; 0 is off.
+	RateLimit float64
+	// SignedKeys names RELAY_API_KEYS keys whose requests must carry a
+	// valid Relay-Signature.
+	SignedKeys []string
+	// TLSCert and TLSKey, when set, make the HTTP server speak TLS.
+	TLSCert string
+	TLSKey  string
+
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
@@ -168,6 +177,22 @@ func Load(getenv func(string) string) (Config, error) {
 	str("RELAY_LOG_LEVEL", &c.LogLevel)
 	str("RELAY_LOG_FORMAT", &c.LogFormat)
 
+	str("RELAY_TLS_CERT", &c.TLSCert)
+	str("RELAY_TLS_KEY", &c.TLSKey)
+	if v, ok := lookup(getenv, "RELAY_RATE_LIMIT"); ok {
+		r, err := ParseRate(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("RELAY_RATE_LIMIT=%q: %w", v, err))
+		}
+		c.RateLimit = r
+	}
+	if v, ok := lookup(getenv, "RELAY_SIGNED_KEYS"); ok {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				c.SignedKeys = append(c.SignedKeys, name)
+			}
+		}
+	}
 	if v, ok := lookup(getenv, "RELAY_API_KEYS"); ok {
 		keys, err := ParseAPIKeys(v)
 		if err != nil {
@@ -210,6 +235,25 @@ func ParseAPIKeys(s string) ([]APIKey, error) {
 		keys = append(keys, APIKey{Name: name, Secret: secret})
 	}
 	return keys, nil
+}
+
+// ParseRate reads "500/s", "30000/m", "100" (per second) or "0" (off) as
+// events per second.
+func ParseRate(s string) (float64, error) {
+	num, unit, _ := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || n < 0 {
+		return 0, errors.New("want a rate such as 500/s, 30000/m or 0 (off)")
+	}
+	switch strings.TrimSpace(unit) {
+	case "", "s":
+		return n, nil
+	case "m":
+		return n / 60, nil
+	case "h":
+		return n / 3600, nil
+	}
+	return 0, errors.New("the unit must be s, m or h")
 }
 
 // Validate checks relations between settings and their ranges.
@@ -266,6 +310,25 @@ func (c Config) Validate() error {
 	for _, k := range c.APIKeys {
 		if c.AdminToken != "" && k.Secret == c.AdminToken {
 			bad("RELAY_API_KEYS: key %q equals RELAY_ADMIN_TOKEN; they must differ", k.Name)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("RELAY_TLS_CERT and RELAY_TLS_KEY must be set together")
+	}
+	for _, f := range []struct{ name, path string }{{"RELAY_TLS_CERT", c.TLSCert}, {"RELAY_TLS_KEY", c.TLSKey}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				bad("%s=%q: %v", f.name, f.path, err)
+			}
+		}
+	}
+	for _, name := range c.SignedKeys {
+		found := false
+		for _, k := range c.APIKeys {
+			found = found || k.Name == name
+		}
+		if !found {
+			bad("RELAY_SIGNED_KEYS: %q is not a key of RELAY_API_KEYS", name)
 		}
 	}
 	switch c.LogFormat {

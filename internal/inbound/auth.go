@@ -123,6 +123,9 @@ func (s *Server) requireKey(c *fiber.Ctx) error {
 	if !ok {
 		return errUnauthorized("unknown API key")
 	}
+	if p := s.signatures.verify(c, name, s.cfg.Now()); p != nil {
+		return p
+	}
 	c.Locals(localKeyName, name)
 	return c.Next()
 }

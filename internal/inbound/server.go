@@ -50,6 +50,11 @@ type Config struct {
 	// KeySource, when set, adds the keys stored in PostgreSQL; RunKeyReload
 	// keeps them current.
 	KeySource KeySource
+	// RateLimit is each key's ingest rate in events per second; 0 is off.
+	RateLimit float64
+	// SignedKeys are the keys (name -> secret) whose requests must carry a
+	// valid Relay-Signature.
+	SignedKeys map[string]string
 	// AdminToken guards /admin/; empty disables the admin API (404).
 	AdminToken string
 	// Admin serves the operator routes under /admin/v1 (admin.go).
@@ -83,6 +88,8 @@ type Server struct {
 	events      Events
 	keys        *KeyRing
 	adminDigest []byte
+	limiter     *rateLimiter
+	signatures  *signatures
 	vendors     map[string]bool
 	log         *slog.Logger
 	m           *metrics.Metrics
@@ -108,10 +115,12 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 	}
 	s := &Server{
 		cfg: cfg, pub: pub, events: events,
-		keys:    NewKeyRing(cfg.APIKeys),
-		vendors: map[string]bool{},
-		log:     cfg.Logger,
-		m:       cfg.Metrics,
+		keys:       NewKeyRing(cfg.APIKeys),
+		limiter:    newRateLimiter(cfg.RateLimit),
+		signatures: newSignatures(cfg.SignedKeys),
+		vendors:    map[string]bool{},
+		log:        cfg.Logger,
+		m:          cfg.Metrics,
 	}
 	for _, v := range cfg.Vendors {
 		s.vendors[v] = true
@@ -246,7 +255,9 @@ func (s *Server) postRegistration(c *fiber.Ctx) error {
 	}
 	key, _ := c.Locals(localKeyName).(string)
 	ctx := c.UserContext()
-
+	if p := s.limiter.allow(key, 1, s.cfg.Now()); p != nil {
+		return p
+	}
 	if s.disconnected() {
 		s.m.IngestEvents.WithLabelValues(reg.Vendor, "unavailable").Inc()
 		return errUnavailable("the event bus is unreachable; nothing was accepted, retry")
@@ -320,10 +331,13 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
+	key, _ := c.Locals(localKeyName).(string)
+	if p := s.limiter.allow(key, len(regs), s.cfg.Now()); p != nil {
+		return p
+	}
 	if s.disconnected() {
 		return errUnavailable("the event bus is unreachable; nothing was accepted, retry")
 	}
-	key, _ := c.Locals(localKeyName).(string)
 	ctx := c.UserContext()
 	items := make([]batchItem, len(regs))
 
