@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -109,8 +111,11 @@ func validateRegistration(obj map[string]json.RawMessage, vendors map[string]boo
 			bad("occurred_at", "must be an RFC 3339 string")
 		} else if t, err := time.Parse(time.RFC3339Nano, s); err != nil {
 			bad("occurred_at", "must be an RFC 3339 time such as 2026-11-29T18:00:00Z")
+		} else if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
+			// An offset can push a valid-looking time out of the range
+			// JSON encoding (and PostgreSQL's documented one) accepts.
+			bad("occurred_at", "must fall in the years 0001 to 9999 once converted to UTC")
 		} else {
-			t = t.UTC()
 			r.OccurredAt = &t
 		}
 	}
@@ -122,16 +127,12 @@ func validateRegistration(obj map[string]json.RawMessage, vendors map[string]boo
 			bad("metadata", "must be a JSON object")
 		case len(raw) > MaxMetadataSize:
 			bad("metadata", fmt.Sprintf("is %d bytes; at most %d", len(raw), MaxMetadataSize))
-		case bytes.Contains(raw, []byte(`\u0000`)):
-			// PostgreSQL's jsonb cannot hold NUL; accepting it would
-			// stall the event in the worker.
-			bad("metadata", `must not contain \u0000`)
 		default:
-			var compact bytes.Buffer
-			if err := json.Compact(&compact, raw); err != nil {
-				bad("metadata", "must be a JSON object")
+			m, detail := normalizeMetadata(raw)
+			if detail != "" {
+				bad("metadata", detail)
 			} else {
-				r.Metadata = compact.Bytes()
+				r.Metadata = m
 			}
 		}
 	}
@@ -141,6 +142,76 @@ func validateRegistration(obj map[string]json.RawMessage, vendors map[string]boo
 	}
 	r.ID = EventID(r.Vendor, r.MessageID)
 	return r, nil
+}
+
+// MaxMetadataDepth bounds the nesting of metadata objects and arrays.
+const MaxMetadataDepth = 32
+
+// normalizeMetadata re-encodes metadata in the form PostgreSQL's jsonb will
+// store, or names why it cannot be stored: jsonb refuses U+0000 and
+// numbers beyond its numeric range, and unpaired UTF-16 surrogate escapes
+// (which Go reads as U+FFFD, so they are stored as that). Accepting such
+// metadata would make the worker's insert fail for its whole batch.
+func normalizeMetadata(raw []byte) (json.RawMessage, string) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, "must be a JSON object"
+	}
+	if detail := checkMetadataValue(v, 1); detail != "" {
+		return nil, detail
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, "must be a JSON object"
+	}
+	return bytes.TrimRight(out.Bytes(), "\n"), ""
+}
+
+func checkMetadataValue(v any, depth int) string {
+	if depth > MaxMetadataDepth {
+		return fmt.Sprintf("nests deeper than %d levels", MaxMetadataDepth)
+	}
+	switch x := v.(type) {
+	case string:
+		if strings.ContainsRune(x, 0) {
+			return `must not contain U+0000 (\u0000)`
+		}
+	case json.Number:
+		if !storableNumber(string(x)) {
+			return "holds a number outside PostgreSQL's numeric range: " + truncate(string(x), 40)
+		}
+	case []any:
+		for _, e := range x {
+			if d := checkMetadataValue(e, depth+1); d != "" {
+				return d
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if strings.ContainsRune(k, 0) {
+				return `keys must not contain U+0000 (\u0000)`
+			}
+			if d := checkMetadataValue(e, depth+1); d != "" {
+				return d
+			}
+		}
+	}
+	return ""
+}
+
+// storableNumber keeps exponents within a range numeric stores with room
+// to spare (it allows 131072 digits before the point, 16383 after).
+func storableNumber(s string) bool {
+	i := strings.IndexAny(s, "eE")
+	if i < 0 {
+		return len(s) <= 1000
+	}
+	exp, err := strconv.Atoi(s[i+1:])
+	return err == nil && exp >= -1000 && exp <= 1000 && i <= 1000
 }
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }

@@ -5,6 +5,7 @@
 package inbound
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 
 	"relay/internal/bus"
 	"relay/internal/metrics"
@@ -141,8 +143,30 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 		JSONEncoder:           json.Marshal,
 		JSONDecoder:           json.Unmarshal,
 	})
+	// The single-event route's 64 KiB limit applies while the body is
+	// read, as the app-wide 1 MiB one does: a larger body is answered 413
+	// from its Content-Length, without reading the rest.
+	s.app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		if isSingleIngest(h.Method(), h.RequestURI()) {
+			return fasthttp.RequestConfig{MaxRequestBodySize: MaxSingleBody}
+		}
+		return fasthttp.RequestConfig{}
+	}
 	s.routes()
 	return s
+}
+
+// isSingleIngest matches what fiber routes to postRegistration: case- and
+// trailing-slash-insensitive, query ignored.
+func isSingleIngest(method, uri []byte) bool {
+	if string(method) != fiber.MethodPost {
+		return false
+	}
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	uri = bytes.TrimSuffix(uri, []byte("/"))
+	return bytes.EqualFold(uri, []byte("/v1/registrations"))
 }
 
 // App exposes the fiber app (for Listen and for tests' app.Test).
@@ -225,8 +249,16 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ready", "checks": result})
 }
 
-// requireJSON answers 415 unless the body is declared JSON.
+// requireJSON answers 415 unless the body is declared JSON and sent
+// uncompressed: inflating would bypass the body limits (a few hundred
+// compressed bytes can inflate to gigabytes), and handlers read the raw
+// body, never fiber's inflating Ctx.Body.
 func requireJSON(c *fiber.Ctx) *Problem {
+	if ce := c.Get(fiber.HeaderContentEncoding); ce != "" && !strings.EqualFold(ce, "identity") {
+		p := errUnsupportedMedia(c.Get(fiber.HeaderContentType))
+		p.Detail = "Content-Encoding " + truncate(ce, 30) + " is not supported: send the body uncompressed"
+		return p
+	}
 	ct := c.Get(fiber.HeaderContentType)
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != fiber.MIMEApplicationJSON && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
@@ -242,13 +274,13 @@ type accepted struct {
 }
 
 func (s *Server) postRegistration(c *fiber.Ctx) error {
-	if len(c.Body()) > MaxSingleBody {
+	if len(c.Request().Body()) > MaxSingleBody {
 		return errTooLarge(MaxSingleBody)
 	}
 	if p := requireJSON(c); p != nil {
 		return p
 	}
-	reg, p := DecodeRegistration(c.Body(), s.vendors)
+	reg, p := DecodeRegistration(c.Request().Body(), s.vendors)
 	if p != nil {
 		s.m.IngestEvents.WithLabelValues("", "invalid").Inc()
 		return p
@@ -285,19 +317,25 @@ func (s *Server) disconnected() bool {
 	return s.cfg.Connected != nil && !s.cfg.Connected()
 }
 
-func (s *Server) payload(reg Registration, key string) []byte {
-	data, _ := json.Marshal(bus.Registration{
+// payload encodes the bus message. It cannot fail for a validated
+// registration; if it ever does, the event is answered 503 rather than
+// published empty.
+func (s *Server) payload(reg Registration, key string) ([]byte, error) {
+	return json.Marshal(bus.Registration{
 		ID: reg.ID.String(), Vendor: reg.Vendor, MessageID: reg.MessageID,
 		OccurredAt: reg.OccurredAt, Metadata: reg.Metadata, APIKey: key,
 		ReceivedAt: s.cfg.Now().UTC(),
 	})
-	return data
 }
 
 func (s *Server) publish(ctx context.Context, reg Registration, key string) (*jetstream.PubAck, error) {
+	data, err := s.payload(reg, key)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
-	return s.pub.Publish(ctx, bus.RegistrationSubject(reg.Vendor), s.payload(reg, key), jetstream.WithMsgID(reg.ID.String()))
+	return s.pub.Publish(ctx, bus.RegistrationSubject(reg.Vendor), data, jetstream.WithMsgID(reg.ID.String()))
 }
 
 // knownInStore asks PostgreSQL which events it already has, so a repeat
@@ -327,7 +365,7 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 	if p := requireJSON(c); p != nil {
 		return p
 	}
-	regs, problems, p := DecodeBatch(c.Body(), s.vendors)
+	regs, problems, p := DecodeBatch(c.Request().Body(), s.vendors)
 	if p != nil {
 		return p
 	}
@@ -366,7 +404,13 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 			items[i].accepted = &accepted{ID: reg.ID.String(), Status: "accepted", Duplicate: true}
 			continue
 		}
-		f, err := s.pub.PublishAsync(bus.RegistrationSubject(reg.Vendor), s.payload(reg, key), jetstream.WithMsgID(reg.ID.String()))
+		data, err := s.payload(reg, key)
+		if err != nil {
+			items[i].Error = errUnavailable("the event could not be encoded; it was not accepted")
+			failed++
+			continue
+		}
+		f, err := s.pub.PublishAsync(bus.RegistrationSubject(reg.Vendor), data, jetstream.WithMsgID(reg.ID.String()))
 		if err != nil {
 			items[i].Error = errUnavailable("the event could not be made durable; retry it")
 			failed++
