@@ -227,8 +227,10 @@ func (m *Main) Run(ctx context.Context) error {
 
 // Close releases the connections (Run does it on its way out).
 func (m *Main) Close() {
-	if m.ln != nil && m.Server == nil {
-		m.ln.Close()
+	if m.ln != nil {
+		// After Run the server has closed it already; after a failed Open
+		// nobody has, and the port must not stay taken.
+		_ = m.ln.Close()
 	}
 	if m.Bus != nil {
 		m.Bus.Close()

@@ -653,7 +653,9 @@ func (w *Worker) publishOutcomes(ctx context.Context, items map[uuid.UUID]*item,
 			ConfirmedAt: e.ConfirmedAt, At: e.UpdatedAt.UTC(),
 		})
 		f, err := w.js.PublishAsync(bus.ConfirmationSubject(e.Vendor, string(e.State)), data,
-			jetstream.WithMsgID(e.ID.String()+":"+string(e.State)))
+			// The attempt count tells a new outcome (after a replay) from
+			// the re-announcement of the same one, which dedup collapses.
+			jetstream.WithMsgID(e.ID.String()+":"+string(e.State)+":"+strconv.Itoa(e.Attempts)))
 		if err != nil {
 			w.unpublished(it, err)
 			continue

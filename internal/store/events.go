@@ -309,7 +309,8 @@ func (s *Store) RecordResults(ctx context.Context, results []Result) ([]Event, e
 				vendor_code     = CASE WHEN d.calls > 0 THEN d.code ELSE e.vendor_code END,
 				last_error      = CASE WHEN d.new_state IN ('confirmed', 'already_confirmed') THEN NULL
 				                       WHEN d.new_state <> d.old_state OR d.calls > 0 THEN d.err ELSE e.last_error END,
-				confirmed_at    = CASE WHEN d.new_state IN ('confirmed', 'already_confirmed') AND d.new_state <> d.old_state THEN now() ELSE e.confirmed_at END,
+				confirmed_at    = CASE WHEN d.new_state IN ('confirmed', 'already_confirmed') AND d.new_state <> d.old_state
+				                       THEN coalesce(e.confirmed_at, now()) ELSE e.confirmed_at END,
 				updated_at      = now()
 			FROM decided d WHERE e.id = d.id
 			RETURNING `+columns("e."),
