@@ -35,6 +35,11 @@ commands:
   migrate        apply database migrations and exit
   status <id>    print an event's state as JSON (id or vendor:message_id)
   keys           create --name N | list [--all] | revoke N: ingest API keys
+  balance        ask every configured vendor for its balances now (--json)
+  replay         re-send failed events through the running relay's admin API
+                 (--state failed --vendor V --since 24h --until T | --ids-file F;
+                 --dry-run, --force, --url; needs RELAY_ADMIN_TOKEN)
+  resume <v>     lift vendor v's credentials pause (admin API; RELAY_ADMIN_TOKEN)
   fake-ctrack    run a fake Liasmart CTrack for local trials
   version        print the version
 
@@ -55,8 +60,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdMigrate(ctx, args, getenv, stdout, stderr)
 	case "status":
 		err = cmdStatus(ctx, args, getenv, stdout, stderr)
+	case "balance":
+		err = cmdBalance(ctx, args, getenv, stdout, stderr)
 	case "keys":
 		err = cmdKeys(ctx, args, getenv, stdout, stderr)
+	case "replay":
+		err = cmdReplay(ctx, args, getenv, stdout, stderr)
+	case "resume":
+		err = cmdResume(ctx, args, getenv, stdout, stderr)
 	case "fake-ctrack":
 		err = cmdFakeCTrack(ctx, args, stdout, stderr)
 	case "version", "--version", "-version":

@@ -1,6 +1,19 @@
 package main
 
-import "context"
+import (
+	"context"
 
-// openOps wires the operator features (admin API service) into m.
-func (m *Main) openOps(ctx context.Context) error { return nil }
+	"relay/internal/ops"
+)
+
+// openOps wires the operator features: the admin API's service (listings,
+// stats, attempts, replays, vendor resume) on the HTTP server. A worker-only
+// process serves no HTTP and gets none; operators reach a deployment's
+// admin API through any process that serves it.
+func (m *Main) openOps(ctx context.Context) error {
+	if m.Server == nil {
+		return nil
+	}
+	m.Server.SetAdmin(ops.New(ops.Config{Store: m.Store, JS: m.Bus.JS, Metrics: m.Metrics, Logger: m.Logger}))
+	return nil
+}

@@ -43,6 +43,13 @@ func ConfirmationSubject(vendor, outcome string) string {
 // AlertSubject carries alerts about vendor (bad credentials, low balance).
 func AlertSubject(vendor string) string { return "relay.alerts." + vendor }
 
+// BalanceSubject carries each balance reading of vendor.
+func BalanceSubject(vendor string) string { return "relay.balances." + vendor }
+
+// ReportSubject carries the final delivery report of each tracked message
+// of vendor.
+func ReportSubject(vendor string) string { return "relay.reports." + vendor }
+
 // Options configure Open.
 type Options struct {
 	// URL of a NATS server; empty starts an embedded one.

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // Role selects which parts of relay a process runs.
@@ -41,6 +43,55 @@ type Liasmart struct {
 // Configured reports whether CTrack credentials were given.
 func (l Liasmart) Configured() bool { return l.APIID != "" && l.APIPassword != "" }
 
+// Laaffic holds the Laaffic client settings (balance and delivery reports).
+type Laaffic struct {
+	// URL is the scheme and host only; the client appends /v3/....
+	URL       string
+	APIKey    string
+	APISecret string
+	// AppID is the default appId of messages tracked for delivery reports.
+	AppID string
+	// LowBalance, when set, raises a low_balance alert when "balance"
+	// falls below it.
+	LowBalance *decimal.Decimal
+}
+
+// Configured reports whether Laaffic credentials were given.
+func (l Laaffic) Configured() bool { return l.APIKey != "" && l.APISecret != "" }
+
+// Itniotech holds the Itniotech client settings (balance).
+type Itniotech struct {
+	// URL is the scheme and host only; the client appends /sms/getBalance.
+	URL       string
+	APIKey    string
+	APISecret string
+	// LowBalance, when set, raises a low_balance alert when "balance"
+	// falls below it.
+	LowBalance *decimal.Decimal
+}
+
+// Configured reports whether Itniotech credentials were given.
+func (i Itniotech) Configured() bool { return i.APIKey != "" && i.APISecret != "" }
+
+// JPush holds the JPush SMS balance client settings. Either credential
+// pair may be given alone.
+type JPush struct {
+	// URL is the scheme and host only; the client appends /v1/accounts/....
+	URL          string
+	DevKey       string
+	DevSecret    string
+	AppKey       string
+	MasterSecret string
+	// LowBalance, when set, raises a low_balance alert when any allocated
+	// quota (dev_* and app_*) falls below it.
+	LowBalance *decimal.Decimal
+}
+
+// Configured reports whether at least one JPush credential pair was given.
+func (j JPush) Configured() bool {
+	return (j.DevKey != "" && j.DevSecret != "") || (j.AppKey != "" && j.MasterSecret != "")
+}
+
 // Config is every setting of a relay process.
 type Config struct {
 	Role        Role
@@ -59,6 +110,20 @@ type Config struct {
 
 	Liasmart      Liasmart
 	VendorTimeout time.Duration
+
+	// The monitored vendors; each is off while its credentials are empty.
+	Laaffic   Laaffic
+	Itniotech Itniotech
+	JPush     JPush
+	// BalanceInterval is how often each configured vendor's balance is
+	// read (one poll per vendor per interval across all replicas).
+	BalanceInterval time.Duration
+	// ReportInterval is the delivery-report poller's tick; ReportBatch the
+	// most msgIds per getReport call; ReportTTL how long after it was
+	// registered a message is polled before it is "expired".
+	ReportInterval time.Duration
+	ReportBatch    int
+	ReportTTL      time.Duration
 
 	MaxAttempts int
 	RetryBase   time.Duration
@@ -100,6 +165,13 @@ func Defaults() Config {
 		DedupWindow:       10 * time.Minute,
 		StreamMaxAge:      7 * 24 * time.Hour,
 		Liasmart:          Liasmart{URL: "https://api.liasmart.com", CTrackPath: "/api/CTrack"},
+		Laaffic:           Laaffic{URL: "https://api.laaffic.com"},
+		Itniotech:         Itniotech{URL: "https://api.itniotech.com"},
+		JPush:             JPush{URL: "https://api.sms.jpush.cn"},
+		BalanceInterval:   5 * time.Minute,
+		ReportInterval:    30 * time.Second,
+		ReportBatch:       100,
+		ReportTTL:         24 * time.Hour,
 		VendorTimeout:     10 * time.Second,
 		MaxAttempts:       8,
 		RetryBase:         time.Second,
@@ -166,6 +238,39 @@ func Load(getenv func(string) string) (Config, error) {
 	str("RELAY_LIASMART_API_ID", &c.Liasmart.APIID)
 	str("RELAY_LIASMART_API_PASSWORD", &c.Liasmart.APIPassword)
 	dur("RELAY_VENDOR_TIMEOUT", &c.VendorTimeout)
+	str("RELAY_LAAFFIC_URL", &c.Laaffic.URL)
+	str("RELAY_LAAFFIC_API_KEY", &c.Laaffic.APIKey)
+	str("RELAY_LAAFFIC_API_SECRET", &c.Laaffic.APISecret)
+	str("RELAY_LAAFFIC_APP_ID", &c.Laaffic.AppID)
+	str("RELAY_ITNIOTECH_URL", &c.Itniotech.URL)
+	str("RELAY_ITNIOTECH_API_KEY", &c.Itniotech.APIKey)
+	str("RELAY_ITNIOTECH_API_SECRET", &c.Itniotech.APISecret)
+	str("RELAY_JPUSH_URL", &c.JPush.URL)
+	str("RELAY_JPUSH_DEV_KEY", &c.JPush.DevKey)
+	str("RELAY_JPUSH_DEV_SECRET", &c.JPush.DevSecret)
+	str("RELAY_JPUSH_APP_KEY", &c.JPush.AppKey)
+	str("RELAY_JPUSH_MASTER_SECRET", &c.JPush.MasterSecret)
+	for _, t := range []struct {
+		name string
+		dst  **decimal.Decimal
+	}{
+		{"RELAY_LAAFFIC_LOW_BALANCE", &c.Laaffic.LowBalance},
+		{"RELAY_ITNIOTECH_LOW_BALANCE", &c.Itniotech.LowBalance},
+		{"RELAY_JPUSH_LOW_BALANCE", &c.JPush.LowBalance},
+	} {
+		if v, ok := lookup(getenv, t.name); ok {
+			d, err := ParseThreshold(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", t.name, v, err))
+				continue
+			}
+			*t.dst = &d
+		}
+	}
+	dur("RELAY_BALANCE_INTERVAL", &c.BalanceInterval)
+	dur("RELAY_REPORT_INTERVAL", &c.ReportInterval)
+	integer("RELAY_REPORT_BATCH", &c.ReportBatch)
+	dur("RELAY_REPORT_TTL", &c.ReportTTL)
 	integer("RELAY_MAX_ATTEMPTS", &c.MaxAttempts)
 	dur("RELAY_RETRY_BASE", &c.RetryBase)
 	dur("RELAY_RETRY_MAX", &c.RetryMax)
@@ -331,6 +436,7 @@ func (c Config) Validate() error {
 			bad("RELAY_SIGNED_KEYS: %q is not a key of RELAY_API_KEYS", name)
 		}
 	}
+	errs = append(errs, c.validateMonitor()...)
 	switch c.LogFormat {
 	case "json", "text":
 	default:
@@ -342,4 +448,83 @@ func (c Config) Validate() error {
 		bad("RELAY_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// ParseThreshold reads a low-balance threshold: a plain decimal such as
+// "100" or "12.50" (a leading minus allowed, no exponent).
+func ParseThreshold(s string) (decimal.Decimal, error) {
+	digits := strings.TrimPrefix(s, "-")
+	intPart, frac, hasDot := strings.Cut(digits, ".")
+	if len(s) > 64 || intPart == "" || strings.Trim(intPart, "0123456789") != "" ||
+		(hasDot && (frac == "" || strings.Trim(frac, "0123456789") != "")) {
+		return decimal.Decimal{}, errors.New("want a decimal number such as 100 or 12.50")
+	}
+	return decimal.NewFromString(s)
+}
+
+// validateMonitor checks the settings of the balance monitor and the
+// delivery-report poller.
+func (c Config) validateMonitor() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, u := range []struct{ name, value string }{
+		{"RELAY_LAAFFIC_URL", c.Laaffic.URL},
+		{"RELAY_ITNIOTECH_URL", c.Itniotech.URL},
+		{"RELAY_JPUSH_URL", c.JPush.URL},
+	} {
+		if err := checkBaseURL(u.value); err != nil {
+			// The value is not echoed: a URL may carry a password.
+			bad("%s: %v", u.name, err)
+		}
+	}
+	for _, p := range []struct{ key, secret, keyName, secretName string }{
+		{c.Laaffic.APIKey, c.Laaffic.APISecret, "RELAY_LAAFFIC_API_KEY", "RELAY_LAAFFIC_API_SECRET"},
+		{c.Itniotech.APIKey, c.Itniotech.APISecret, "RELAY_ITNIOTECH_API_KEY", "RELAY_ITNIOTECH_API_SECRET"},
+		{c.JPush.DevKey, c.JPush.DevSecret, "RELAY_JPUSH_DEV_KEY", "RELAY_JPUSH_DEV_SECRET"},
+		{c.JPush.AppKey, c.JPush.MasterSecret, "RELAY_JPUSH_APP_KEY", "RELAY_JPUSH_MASTER_SECRET"},
+	} {
+		if (p.key == "") != (p.secret == "") {
+			bad("%s and %s must be set together", p.keyName, p.secretName)
+		}
+	}
+	if id := c.Laaffic.AppID; id != "" {
+		if len(id) > 128 || strings.IndexFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+			bad("RELAY_LAAFFIC_APP_ID: want 1 to 128 printable ASCII characters without spaces")
+		}
+	}
+	// A JPush poll makes its two calls at once, so a poll lasts at most
+	// one vendor timeout; the lease that keeps other replicas off lasts
+	// 90% of the interval.
+	if c.BalanceInterval < 2*c.VendorTimeout || c.BalanceInterval < time.Second {
+		bad("RELAY_BALANCE_INTERVAL=%s: must be at least 1s and twice RELAY_VENDOR_TIMEOUT (%s)", c.BalanceInterval, c.VendorTimeout)
+	}
+	if c.ReportInterval <= 0 {
+		bad("RELAY_REPORT_INTERVAL must be positive")
+	}
+	if c.ReportBatch < 1 || c.ReportBatch > 1000 {
+		bad("RELAY_REPORT_BATCH=%d: want 1..1000", c.ReportBatch)
+	}
+	if c.ReportTTL < time.Minute || c.ReportTTL < c.ReportInterval {
+		bad("RELAY_REPORT_TTL=%s: must be at least 1m and at least RELAY_REPORT_INTERVAL", c.ReportTTL)
+	}
+	return errs
+}
+
+// checkBaseURL accepts scheme and host only: the vendor clients append
+// the documented paths.
+func checkBaseURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("want http(s)://host")
+	case u.Host == "":
+		return errors.New("want http(s)://host: no host")
+	case u.User != nil:
+		return errors.New("must not carry credentials")
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		return errors.New("must be scheme and host only: the client appends the documented path")
+	}
+	return nil
 }

@@ -68,3 +68,72 @@ func TestAPIKeyErrorsDoNotEchoSecrets(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestLoadMonitorSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Laaffic.URL != "https://api.laaffic.com" || c.Itniotech.URL != "https://api.itniotech.com" ||
+		c.JPush.URL != "https://api.sms.jpush.cn" || c.BalanceInterval != 5*time.Minute ||
+		c.ReportBatch != 100 || c.ReportTTL != 24*time.Hour || c.ReportInterval != 30*time.Second ||
+		c.Laaffic.Configured() || c.Itniotech.Configured() || c.JPush.Configured() || c.Laaffic.LowBalance != nil {
+		t.Fatalf("monitor defaults differ from the spec: %+v", c)
+	}
+	c, err = Load(env(map[string]string{
+		"RELAY_LAAFFIC_URL":           "http://127.0.0.1:9000",
+		"RELAY_LAAFFIC_API_KEY":       "k",
+		"RELAY_LAAFFIC_API_SECRET":    "s",
+		"RELAY_LAAFFIC_APP_ID":        "4luaKsL2",
+		"RELAY_LAAFFIC_LOW_BALANCE":   "12.50",
+		"RELAY_JPUSH_APP_KEY":         "a",
+		"RELAY_JPUSH_MASTER_SECRET":   "m",
+		"RELAY_JPUSH_LOW_BALANCE":     "100",
+		"RELAY_ITNIOTECH_LOW_BALANCE": "-5",
+		"RELAY_BALANCE_INTERVAL":      "1m",
+		"RELAY_REPORT_BATCH":          "50",
+		"RELAY_REPORT_TTL":            "2h",
+		"RELAY_REPORT_INTERVAL":       "5s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Laaffic.Configured() || c.Laaffic.AppID != "4luaKsL2" || c.Laaffic.LowBalance.String() != "12.5" ||
+		!c.JPush.Configured() || c.JPush.LowBalance.String() != "100" || c.Itniotech.LowBalance.String() != "-5" ||
+		c.Itniotech.Configured() || c.BalanceInterval != time.Minute || c.ReportBatch != 50 ||
+		c.ReportTTL != 2*time.Hour || c.ReportInterval != 5*time.Second {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestLoadMonitorProblemsByName(t *testing.T) {
+	t.Parallel()
+	_, err := Load(env(map[string]string{
+		"RELAY_LAAFFIC_URL":           "https://api.laaffic.com/v3",
+		"RELAY_ITNIOTECH_URL":         "ftp://x",
+		"RELAY_JPUSH_URL":             "https://user:pw@api.sms.jpush.cn",
+		"RELAY_LAAFFIC_API_KEY":       "only-half",
+		"RELAY_JPUSH_DEV_SECRET":      "only-half",
+		"RELAY_LAAFFIC_LOW_BALANCE":   "1e3",
+		"RELAY_ITNIOTECH_LOW_BALANCE": "ten",
+		"RELAY_BALANCE_INTERVAL":      "5s",
+		"RELAY_REPORT_BATCH":          "1001",
+		"RELAY_REPORT_TTL":            "10s",
+		"RELAY_REPORT_INTERVAL":       "soon",
+		"RELAY_LAAFFIC_APP_ID":        "has space",
+	}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"RELAY_LAAFFIC_URL", "RELAY_ITNIOTECH_URL", "RELAY_JPUSH_URL", "RELAY_LAAFFIC_API_SECRET",
+		"RELAY_JPUSH_DEV_KEY", "RELAY_LAAFFIC_LOW_BALANCE", "RELAY_ITNIOTECH_LOW_BALANCE", "RELAY_BALANCE_INTERVAL",
+		"RELAY_REPORT_BATCH", "RELAY_REPORT_TTL", "RELAY_REPORT_INTERVAL", "RELAY_LAAFFIC_APP_ID"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), "pw@") {
+		t.Errorf("error echoes a URL password: %v", err)
+	}
+}

@@ -22,6 +22,13 @@ type Metrics struct {
 	ConsumerLag    prometheus.Gauge
 	AckPending     prometheus.Gauge
 	BatchSize      prometheus.Histogram
+	Replays        *prometheus.CounterVec // dry_run ("true"|"false")
+	ReplayedEvents prometheus.Counter
+
+	// Balance monitor and delivery-report poller (internal/monitor).
+	VendorBalance    *prometheus.GaugeVec   // vendor, kind
+	VendorPollErrors *prometheus.CounterVec // vendor, class (retryable|permanent|account)
+	Reports          *prometheus.CounterVec // vendor, status (delivered|failed|expired)
 }
 
 // New registers relay's metrics, with Go and process collectors, on a
@@ -64,8 +71,29 @@ func New() *Metrics {
 			Name: "relay_worker_batch_size", Help: "Messages per worker batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 		}),
+		Replays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_replays_total", Help: "Replay requests run by operators, dry runs included.",
+		}, []string{"dry_run"}),
+		ReplayedEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relay_replayed_events_total", Help: "Events re-enqueued by replays.",
+		}),
 	}
+	// Both label values exist from the start, so a dashboard shows 0
+	// rather than "no data" before the first replay.
+	m.Replays.WithLabelValues("true")
+	m.Replays.WithLabelValues("false")
 	r.MustRegister(m.IngestRequests, m.IngestLatency, m.IngestEvents, m.Outcomes, m.VendorCalls,
-		m.Retries, m.VendorPaused, m.ConsumerLag, m.AckPending, m.BatchSize)
+		m.Retries, m.VendorPaused, m.ConsumerLag, m.AckPending, m.BatchSize,
+		m.Replays, m.ReplayedEvents)
+	m.VendorBalance = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "relay_vendor_balance", Help: "Latest balance reading by vendor and kind (not-allocated JPush quotas are absent).",
+	}, []string{"vendor", "kind"})
+	m.VendorPollErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_vendor_poll_errors_total", Help: "Failed balance and delivery-report calls, by vendor and error class.",
+	}, []string{"vendor", "class"})
+	m.Reports = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_delivery_reports_total", Help: "Tracked messages reaching a final status, by vendor and status.",
+	}, []string{"vendor", "status"})
+	r.MustRegister(m.VendorBalance, m.VendorPollErrors, m.Reports)
 	return m
 }

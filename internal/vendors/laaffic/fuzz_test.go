@@ -36,6 +36,9 @@ func FuzzParseReport(f *testing.F) {
 			if it.Status != laaffic.ParseDeliveryStatus(it.RawStatus) {
 				t.Fatalf("status %v does not match raw %q", it.Status, it.RawStatus)
 			}
+			if !it.ReceiveTime.IsZero() && it.RawReceiveTime == "" {
+				t.Fatalf("receive time %s without its raw text", it.ReceiveTime)
+			}
 		}
 	})
 }

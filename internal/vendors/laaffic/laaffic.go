@@ -153,8 +153,14 @@ type ReportItem struct {
 	// Number is "number", the phone number the message went to.
 	Number string
 	// ReceiveTime is "receiveTime" with the vendor's offset kept; zero
-	// when the vendor sent none (messages still sending).
+	// when the vendor sent none (messages still sending) or sent text that
+	// is not ISO 8601 with an offset (see RawReceiveTime).
 	ReceiveTime time.Time
+	// RawReceiveTime is "receiveTime" as sent. When it is not empty but
+	// ReceiveTime is zero, the vendor's text did not parse: the item is
+	// kept rather than failing the whole report, and callers may store or
+	// show the text.
+	RawReceiveTime string
 	// Status is "status", mapped.
 	Status DeliveryStatus
 	// RawStatus is "status" as sent, kept for Unknown statuses.
@@ -162,8 +168,10 @@ type ReportItem struct {
 }
 
 // ParseReport decodes a getReport answer. A non-zero status gives the
-// family's typed error; a count or time that does not parse gives
-// signedapi.ErrMalformedResponse.
+// family's typed error; a count that does not parse or an item without
+// msgId gives signedapi.ErrMalformedResponse. A receiveTime that does not
+// parse does not fail the report: that item keeps a zero ReceiveTime and
+// the text in RawReceiveTime, so one odd item never blocks a batch.
 func ParseReport(body []byte) (Report, error) {
 	if err := signedapi.CheckStatus(body); err != nil {
 		return Report{}, err
@@ -205,16 +213,16 @@ func ParseReport(body []byte) (Report, error) {
 		if a.MsgID == "" {
 			return Report{}, fmt.Errorf("%w: array[%d] has no msgId", signedapi.ErrMalformedResponse, i)
 		}
-		at, err := parseReceiveTime(string(a.ReceiveTime))
-		if err != nil {
-			return Report{}, fmt.Errorf("%w: array[%d] (msgId %.40q): %w", signedapi.ErrMalformedResponse, i, a.MsgID, err)
-		}
+		// An unparseable time leaves the zero time; RawReceiveTime keeps
+		// the text.
+		at, _ := parseReceiveTime(string(a.ReceiveTime))
 		r.Items = append(r.Items, ReportItem{
-			MsgID:       string(a.MsgID),
-			Number:      string(a.Number),
-			ReceiveTime: at,
-			Status:      ParseDeliveryStatus(string(a.Status)),
-			RawStatus:   string(a.Status),
+			MsgID:          string(a.MsgID),
+			Number:         string(a.Number),
+			ReceiveTime:    at,
+			RawReceiveTime: string(a.ReceiveTime),
+			Status:         ParseDeliveryStatus(string(a.Status)),
+			RawStatus:      string(a.Status),
 		})
 	}
 	return r, nil

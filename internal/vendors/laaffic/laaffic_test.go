@@ -189,7 +189,7 @@ func TestParseReport(t *testing.T) {
 		{"negative count", `{"status":"0","fail":"-1"}`, signedapi.ErrMalformedResponse, 0},
 		{"text count", `{"status":"0","fail":"two"}`, signedapi.ErrMalformedResponse, 0},
 		{"no msgId", `{"status":"0","array":[{"number":"1","status":"0"}]}`, signedapi.ErrMalformedResponse, 0},
-		{"no offset", `{"status":"0","array":[{"msgId":"1","receiveTime":"2021-02-12 09:30:03","status":"0"}]}`, signedapi.ErrMalformedResponse, 0},
+		{"no offset: item kept", `{"status":"0","array":[{"msgId":"1","receiveTime":"2021-02-12 09:30:03","status":"0"}]}`, nil, 1},
 		{"array not a list", `{"status":"0","array":{}}`, signedapi.ErrMalformedResponse, 0},
 		{"not JSON", `{"status":"0",`, signedapi.ErrMalformedResponse, 0},
 	} {
@@ -201,6 +201,42 @@ func TestParseReport(t *testing.T) {
 		if len(r.Items) != tc.items {
 			t.Errorf("%s: %d items, want %d", tc.name, len(r.Items), tc.items)
 		}
+	}
+}
+
+// TestParseReportKeepsItemWithOddReceiveTime: one item whose receiveTime
+// does not parse is kept, with a zero ReceiveTime and the text in
+// RawReceiveTime, and does not hide the other items of the batch.
+func TestParseReportKeepsItemWithOddReceiveTime(t *testing.T) {
+	t.Parallel()
+	r, err := laaffic.ParseReport([]byte(`{"status":"0","success":"2","array":[
+		{"msgId":"a","number":"1","receiveTime":"2021-02-12 09:30:03","status":"0"},
+		{"msgId":"b","number":"2","receiveTime":"yesterday","status":"1"},
+		{"msgId":"c","number":"3","receiveTime":"2021-02-12T09:30:03+08:00","status":"0"},
+		{"msgId":"d","number":"4","receiveTime":"","status":"-1"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Items) != 4 {
+		t.Fatalf("items %+v, want 4", r.Items)
+	}
+	for i, want := range []struct {
+		id, raw string
+		zero    bool
+		status  laaffic.DeliveryStatus
+	}{
+		{"a", "2021-02-12 09:30:03", true, laaffic.Delivered},
+		{"b", "yesterday", true, laaffic.Failed},
+		{"c", "2021-02-12T09:30:03+08:00", false, laaffic.Delivered},
+		{"d", "", true, laaffic.Sending},
+	} {
+		it := r.Items[i]
+		if it.MsgID != want.id || it.RawReceiveTime != want.raw || it.ReceiveTime.IsZero() != want.zero || it.Status != want.status {
+			t.Errorf("item %d = %+v, want id %s raw %q zero time %v status %v", i, it, want.id, want.raw, want.zero, want.status)
+		}
+	}
+	if at := r.Items[2].ReceiveTime; !at.Equal(time.Date(2021, 2, 12, 1, 30, 3, 0, time.UTC)) {
+		t.Errorf("parsed time %s", at)
 	}
 }
 

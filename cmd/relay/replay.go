@@ -1,0 +1,564 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"relay/internal/inbound"
+	"relay/internal/ops"
+	"relay/internal/store"
+)
+
+// The replay and resume commands talk to the running relay's admin API
+// rather than to PostgreSQL and NATS: relay may run an embedded NATS the
+// CLI cannot reach, and the API is where replays are recorded and made
+// idempotent. One code path, whoever asks.
+
+// cmdReplay replays events matching a filter, or listed in a file, through
+// the admin API: a dry run first (what matches), then chunks of ids, each
+// with its own Idempotency-Key, so that a retried chunk never replays twice.
+func cmdReplay(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	baseURL := fs.String("url", "", "relay's base URL (default http:// + RELAY_HTTP_ADDR)")
+	stateFlag := fs.String("state", "", "states to replay, comma-separated (default failed, unless --ids-file)")
+	vendor := fs.String("vendor", "", "only this vendor's events")
+	messageID := fs.String("message-id", "", "only this message_id")
+	since := fs.String("since", "", "events created since: RFC 3339 or a duration back from now (24h, 7d)")
+	until := fs.String("until", "", "events created before: RFC 3339 or a duration back from now")
+	idsFile := fs.String("ids-file", "", "file of event ids or vendor:message_id, one per line, instead of a filter")
+	dryRun := fs.Bool("dry-run", false, "show what would be replayed; change nothing")
+	force := fs.Bool("force", false, "also replay confirmed events (the vendor answers 1009)")
+	chunk := fs.Int("chunk", 500, "ids per replay request (1-1000)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if *chunk < 1 || *chunk > ops.MaxReplayIDs {
+		return usageError{fmt.Errorf("--chunk must be from 1 to %d", ops.MaxReplayIDs)}
+	}
+	client, err := newAdminClient(*baseURL, getenv)
+	if err != nil {
+		return err
+	}
+	r := &replayer{client: client, out: stdout, tty: isTerminal(stdout), force: *force, chunk: *chunk,
+		skipped: map[string]int{}, runID: newRunID()}
+
+	if *idsFile != "" {
+		if *stateFlag != "" || *vendor != "" || *messageID != "" || *since != "" || *until != "" {
+			return usageError{errors.New("--ids-file replaces the filter flags; give one or the other")}
+		}
+		ids, err := readIDsFile(*idsFile)
+		if err != nil {
+			return err
+		}
+		return r.runIDs(ctx, ids, *dryRun)
+	}
+	if *stateFlag == "" {
+		*stateFlag = string(store.StateFailed)
+	}
+	// Relative times are resolved once, here: the dry run and every page
+	// of the listing then see the same window.
+	now := time.Now()
+	filter := ops.ReplayFilter{State: ops.States(strings.Split(*stateFlag, ",")), Vendor: *vendor, MessageID: *messageID}
+	for _, tf := range []struct {
+		name string
+		in   string
+		out  *string
+	}{{"since", *since, &filter.Since}, {"until", *until, &filter.Until}} {
+		if tf.in == "" {
+			continue
+		}
+		t, err := ops.ParseTime(tf.in, now)
+		if err != nil {
+			return usageError{fmt.Errorf("--%s: %v", tf.name, err)}
+		}
+		*tf.out = t.UTC().Format(time.RFC3339Nano)
+	}
+	return r.runFilter(ctx, filter, *dryRun)
+}
+
+// cmdResume lifts a vendor's credentials pause through the admin API.
+func cmdResume(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("resume", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	baseURL := fs.String("url", "", "relay's base URL (default http:// + RELAY_HTTP_ADDR)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() != 1 {
+		return usageError{errors.New("usage: relay resume [--url URL] <vendor>")}
+	}
+	client, err := newAdminClient(*baseURL, getenv)
+	if err != nil {
+		return err
+	}
+	var res ops.ResumeResult
+	if err := client.call(ctx, http.MethodPost, "/admin/v1/vendors/"+url.PathEscape(fs.Arg(0))+"/resume", nil, "", &res); err != nil {
+		return err
+	}
+	if res.Resumed {
+		fmt.Fprintf(stdout, "vendor %s resumed; %d paused events sent to the workers\n", res.Vendor, res.Requeued)
+	} else {
+		fmt.Fprintf(stdout, "vendor %s was not paused; nothing to do\n", res.Vendor)
+	}
+	return nil
+}
+
+// replayer carries one `relay replay` run.
+type replayer struct {
+	client *adminClient
+	out    io.Writer
+	tty    bool
+	force  bool
+	chunk  int
+	runID  string
+
+	// Totals for the summary; matched is the dry run's count.
+	matched, replayed, failed, done int
+	skipped                         map[string]int
+	chunks                          int
+	bar                             *progressbar.ProgressBar
+	total                           int
+}
+
+func (r *replayer) runFilter(ctx context.Context, f ops.ReplayFilter, dryRun bool) error {
+	preview, err := r.client.replay(ctx, ops.ReplayRequest{Filter: &f, DryRun: true, Force: r.force}, "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "%d events match; %d would be replayed, %d skipped\n", preview.Matched, preview.WouldReplay, preview.SkippedTotal)
+	r.matched = preview.Matched
+	if dryRun || preview.WouldReplay == 0 {
+		for _, s := range preview.Skipped {
+			r.skipped[s.Reason]++
+		}
+		return r.summary(dryRun, preview.WouldReplay)
+	}
+	// Walk the listing page by page and replay each page's ids: the
+	// keyset cursor moves on whatever the replay does to the states.
+	r.start(preview.Matched)
+	q := url.Values{}
+	q.Set("state", strings.Join(f.State, ","))
+	for k, v := range map[string]string{"vendor": f.Vendor, "message_id": f.MessageID, "since": f.Since, "until": f.Until} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	q.Set("limit", strconv.Itoa(r.chunk))
+	for {
+		var page struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+			NextCursor string `json:"next_cursor"`
+		}
+		if err := r.client.call(ctx, http.MethodGet, "/admin/v1/registrations?"+q.Encode(), nil, "", &page); err != nil {
+			r.finishBar()
+			fmt.Fprintf(r.out, "listing the matching events failed: %v\n", err)
+			r.failed += max(0, preview.Matched-r.done)
+			return r.summary(false, 0)
+		}
+		ids := make([]string, len(page.Items))
+		for i, it := range page.Items {
+			ids[i] = it.ID
+		}
+		if len(ids) > 0 {
+			if err := r.replayChunk(ctx, ids); err != nil {
+				return err
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Set("cursor", page.NextCursor)
+	}
+	r.finishBar()
+	return r.summary(false, 0)
+}
+
+func (r *replayer) runIDs(ctx context.Context, ids []string, dryRun bool) error {
+	would := 0
+	for start := 0; start < len(ids); start += ops.MaxReplayIDs {
+		part := ids[start:min(start+ops.MaxReplayIDs, len(ids))]
+		preview, err := r.client.replay(ctx, ops.ReplayRequest{IDs: part, DryRun: true, Force: r.force}, "")
+		if err != nil {
+			return err
+		}
+		r.matched += preview.Matched
+		would += preview.WouldReplay
+		if dryRun || preview.WouldReplay == 0 {
+			for _, s := range preview.Skipped {
+				r.skipped[s.Reason]++
+			}
+		}
+	}
+	fmt.Fprintf(r.out, "%d ids given, %d events known; %d would be replayed\n", len(ids), r.matched, would)
+	if dryRun || would == 0 {
+		return r.summary(dryRun, would)
+	}
+	r.skipped = map[string]int{}
+	r.start(len(ids))
+	for start := 0; start < len(ids); start += r.chunk {
+		if err := r.replayChunk(ctx, ids[start:min(start+r.chunk, len(ids))]); err != nil {
+			return err
+		}
+	}
+	r.finishBar()
+	return r.summary(false, 0)
+}
+
+// replayChunk replays ids under a key derived from the run and the chunk
+// number: a retry of the chunk (here, after a timeout or a 503) is
+// answered from the record instead of replaying again. A refused chunk is
+// counted failed and the run goes on; a refused token stops it.
+func (r *replayer) replayChunk(ctx context.Context, ids []string) error {
+	r.chunks++
+	key := fmt.Sprintf("%s:%d", r.runID, r.chunks)
+	res, err := r.client.replay(ctx, ops.ReplayRequest{IDs: ids, Force: r.force}, key)
+	r.done += len(ids)
+	if err != nil {
+		var he *httpError
+		if errors.As(err, &he) && (he.status == http.StatusUnauthorized || he.status == http.StatusNotFound) {
+			r.finishBar()
+			return err
+		}
+		if ctx.Err() != nil {
+			r.finishBar()
+			return ctx.Err()
+		}
+		r.failed += len(ids)
+		r.progress(len(ids), fmt.Sprintf("chunk %d failed: %v", r.chunks, err))
+		return nil
+	}
+	r.replayed += res.Replayed
+	for _, s := range res.Skipped {
+		r.skipped[s.Reason]++
+	}
+	if extra := res.SkippedTotal - len(res.Skipped); extra > 0 {
+		r.skipped["(not listed)"] += extra
+	}
+	r.progress(len(ids), "")
+	return nil
+}
+
+func (r *replayer) start(total int) {
+	r.total = total
+	if !r.tty {
+		return
+	}
+	r.bar = progressbar.NewOptions(max(total, 1),
+		progressbar.OptionSetWriter(r.out),
+		progressbar.OptionSetDescription("replaying"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(40),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetPredictTime(true),
+	)
+}
+
+func (r *replayer) progress(n int, note string) {
+	if r.bar != nil {
+		if r.done > r.total {
+			// More matched than the dry run saw (new failures meanwhile).
+			r.total = r.done
+			r.bar.ChangeMax(r.total)
+		}
+		_ = r.bar.Add(n)
+		if note != "" {
+			r.bar.Describe("replaying (" + note + ")")
+		}
+		return
+	}
+	line := fmt.Sprintf("replay: %d/%d events processed, %d replayed, %d skipped, %d failed",
+		r.done, max(r.total, r.done), r.replayed, sumCounts(r.skipped), r.failed)
+	if note != "" {
+		line += " (" + note + ")"
+	}
+	fmt.Fprintln(r.out, line)
+}
+
+func (r *replayer) finishBar() {
+	if r.bar != nil {
+		_ = r.bar.Finish()
+		fmt.Fprintln(r.out)
+		r.bar = nil
+	}
+}
+
+// summary prints the totals; a run where anything failed returns an error,
+// so the command exits 1.
+func (r *replayer) summary(dryRun bool, would int) error {
+	w := tabwriter.NewWriter(r.out, 0, 4, 2, ' ', 0)
+	if dryRun {
+		fmt.Fprintln(w, "DRY RUN: nothing was changed")
+	}
+	fmt.Fprintf(w, "matched\t%d\n", r.matched)
+	if dryRun {
+		fmt.Fprintf(w, "would replay\t%d\n", would)
+	} else {
+		fmt.Fprintf(w, "replayed\t%d\n", r.replayed)
+	}
+	fmt.Fprintf(w, "skipped\t%d\n", sumCounts(r.skipped))
+	reasons := make([]string, 0, len(r.skipped))
+	for reason := range r.skipped {
+		reasons = append(reasons, reason)
+	}
+	sort.Strings(reasons)
+	for _, reason := range reasons {
+		fmt.Fprintf(w, "  %s\t%d\n", reason, r.skipped[reason])
+	}
+	fmt.Fprintf(w, "failed\t%d\n", r.failed)
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if r.failed > 0 {
+		return fmt.Errorf("%d events could not be replayed; run the same command again to retry them", r.failed)
+	}
+	return nil
+}
+
+func sumCounts(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// readIDsFile reads event ids, one per line: a UUID or vendor:message_id.
+// Blank lines and lines starting with # are skipped.
+func readIDsFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var ids []string
+	sc := bufio.NewScanner(f)
+	line := 0
+	for sc.Scan() {
+		line++
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		if id, err := uuid.Parse(s); err == nil {
+			ids = append(ids, id.String())
+			continue
+		}
+		vendor, msg, ok := splitVendorMessage(s)
+		if !ok {
+			return nil, usageError{fmt.Errorf("%s:%d: %q is neither an event id nor vendor:message_id", path, line, s)}
+		}
+		ids = append(ids, inbound.EventID(vendor, msg).String())
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(ids) == 0 {
+		return nil, usageError{fmt.Errorf("%s holds no ids", path)}
+	}
+	return ids, nil
+}
+
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "cli-" + hex.EncodeToString(b[:])
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// adminRetryWait is the first pause before a transient failure is
+// retried; it doubles up to 4s, for 5 tries in all (tests shorten it).
+var adminRetryWait = 250 * time.Millisecond
+
+// adminClient calls the admin API with the admin token.
+type adminClient struct {
+	base  string
+	token string
+	actor string
+	hc    *http.Client
+	// retryWait is the first wait before retrying a transient failure.
+	retryWait time.Duration
+}
+
+func newAdminClient(base string, getenv func(string) string) (*adminClient, error) {
+	token := getenv("RELAY_ADMIN_TOKEN")
+	if token == "" {
+		return nil, usageError{errors.New("RELAY_ADMIN_TOKEN must be set to the running relay's admin token")}
+	}
+	if base == "" {
+		addr := getenv("RELAY_HTTP_ADDR")
+		if addr == "" {
+			addr = "127.0.0.1:8080"
+		}
+		base = "http://" + dialable(addr)
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageError{fmt.Errorf("--url %q: want http(s)://host:port", base)}
+	}
+	actor := "cli"
+	if user := getenv("USER"); user != "" && len(user) <= 40 {
+		actor = "cli:" + user
+	}
+	return &adminClient{base: strings.TrimRight(base, "/"), token: token, actor: actor,
+		hc: &http.Client{Timeout: 2 * time.Minute}, retryWait: adminRetryWait}, nil
+}
+
+// dialable turns a listen address into one to connect to: a wildcard host
+// (":8080", "0.0.0.0:8080") means this machine.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// httpError is an answer other than 2xx, with its problem detail.
+type httpError struct {
+	status int
+	detail string
+}
+
+func (e *httpError) Error() string {
+	if e.detail == "" {
+		return "HTTP " + strconv.Itoa(e.status)
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.status, e.detail)
+}
+
+// transient reports whether a retry may succeed: the server was busy, gone
+// for a moment, or the replay under this key is still running.
+func transient(err error) bool {
+	var he *httpError
+	if errors.As(err, &he) {
+		switch he.status {
+		case http.StatusConflict, http.StatusTooManyRequests, http.StatusBadGateway,
+			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	return true // the request did not get an answer
+}
+
+func (c *adminClient) replay(ctx context.Context, req ops.ReplayRequest, key string) (ops.ReplayResult, error) {
+	var res ops.ReplayResult
+	err := c.call(ctx, http.MethodPost, "/admin/v1/replays", req, key, &res)
+	return res, err
+}
+
+// call sends one request, retrying transient failures a few times. Only
+// requests that are safe to repeat are retried: reads, and writes with an
+// Idempotency-Key (or that are idempotent themselves, like resume).
+func (c *adminClient) call(ctx context.Context, method, path string, body any, key string, out any) error {
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return err
+		}
+	}
+	retryable := method == http.MethodGet || key != "" || strings.HasSuffix(path, "/resume")
+	wait := c.retryWait
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = c.once(ctx, method, path, raw, key, out)
+		if err == nil || !retryable || !transient(err) || attempt == 5 || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, 4*time.Second)
+	}
+}
+
+func (c *adminClient) once(ctx context.Context, method, path string, body []byte, key string, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Relay-Actor", c.actor)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var p struct {
+			Detail string `json:"detail"`
+			Title  string `json:"title"`
+		}
+		_ = json.Unmarshal(data, &p)
+		he := &httpError{status: resp.StatusCode, detail: p.Detail}
+		if he.detail == "" {
+			he.detail = p.Title
+		}
+		if resp.StatusCode == http.StatusNotFound && strings.HasPrefix(path, "/admin/") && p.Detail != "" {
+			he.detail += " (is RELAY_ADMIN_TOKEN set on the server?)"
+		}
+		return he
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: unexpected answer: %w", method, path, err)
+	}
+	return nil
+}

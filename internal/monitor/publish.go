@@ -1,0 +1,196 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"relay/internal/bus"
+	"relay/internal/store"
+)
+
+// JetStream is the part of JetStream the monitor publishes with.
+type JetStream interface {
+	Publish(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+	PublishAsync(subject string, data []byte, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+}
+
+// Publisher empties the two outboxes: alerts (table outbox) and the
+// reports of tracked messages that reached a final status (messages with
+// published_at NULL). Each message goes out with its Nats-Msg-Id
+// ("alert:<uuid>", "<id>:report") and is stamped published only after
+// JetStream acknowledged it; rows being published stay locked, so
+// replicas publishing at once take disjoint sets, and a crash between the
+// publish and the stamp republishes under the same id, which JetStream
+// drops within its duplicate window. Hence one event per transition.
+type Publisher struct {
+	st  *store.Store
+	js  JetStream
+	log *slog.Logger
+	// Batch is the most rows published per transaction.
+	Batch int
+	// Timeout bounds the wait for one batch's acks.
+	Timeout time.Duration
+}
+
+// NewPublisher returns a Publisher of st's outboxes to js.
+func NewPublisher(st *store.Store, js JetStream, log *slog.Logger) *Publisher {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Publisher{st: st, js: js, log: log, Batch: 200, Timeout: 5 * time.Second}
+}
+
+// Flush publishes everything pending; it returns how many messages went
+// out and the first error (the rest waits for the next Flush).
+func (p *Publisher) Flush(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := p.st.PublishOutbox(ctx, p.Batch, func(ctx context.Context, msgs []store.OutboxMessage) []int64 {
+			subjects := make([]string, len(msgs))
+			ids := make([]string, len(msgs))
+			data := make([][]byte, len(msgs))
+			for i, m := range msgs {
+				subjects[i], ids[i], data[i] = m.Subject, m.MsgID, m.Payload
+			}
+			var done []int64
+			for _, i := range p.publish(subjects, ids, data) {
+				done = append(done, msgs[i].Seq)
+			}
+			return done
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < p.Batch {
+			break
+		}
+	}
+	for {
+		n, err := p.st.PublishReports(ctx, p.Batch, func(ctx context.Context, msgs []store.Message) []uuid.UUID {
+			subjects := make([]string, len(msgs))
+			ids := make([]string, len(msgs))
+			data := make([][]byte, len(msgs))
+			for i, m := range msgs {
+				subjects[i], ids[i] = bus.ReportSubject(m.Vendor), ReportMsgID(m.ID)
+				data[i], _ = json.Marshal(ReportPayload(m))
+			}
+			var done []uuid.UUID
+			for _, i := range p.publish(subjects, ids, data) {
+				done = append(done, msgs[i].ID)
+			}
+			return done
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < p.Batch {
+			break
+		}
+	}
+	return total, nil
+}
+
+// publish sends every message asynchronously and returns the indexes
+// JetStream acknowledged (a duplicate ack included: the message is in the
+// stream either way).
+func (p *Publisher) publish(subjects, ids []string, data [][]byte) []int {
+	futures := make([]jetstream.PubAckFuture, len(subjects))
+	for i := range subjects {
+		f, err := p.js.PublishAsync(subjects[i], data[i], jetstream.WithMsgID(ids[i]))
+		if err != nil {
+			p.log.Warn("publishing from the outbox", "subject", subjects[i], "msg_id", ids[i], "err", err)
+			break
+		}
+		futures[i] = f
+	}
+	timer := time.NewTimer(p.Timeout)
+	defer timer.Stop()
+	var done []int
+	for i, f := range futures {
+		if f == nil {
+			break
+		}
+		select {
+		case <-f.Ok():
+			done = append(done, i)
+		case err := <-f.Err():
+			p.log.Warn("publishing from the outbox", "subject", subjects[i], "msg_id", ids[i], "err", err)
+		case <-timer.C:
+			p.log.Warn("publishing from the outbox: no ack in time; left for the next flush", "pending", len(futures)-i)
+			return done
+		}
+	}
+	return done
+}
+
+// ReportMsgID is the Nats-Msg-Id of a message's report event.
+func ReportMsgID(id uuid.UUID) string { return id.String() + ":report" }
+
+// ReportPayload is the relay.reports.<vendor> payload of a final message.
+func ReportPayload(m store.Message) bus.Report {
+	r := bus.Report{
+		ID: m.ID.String(), Vendor: m.Vendor, MessageID: m.MessageID, AppID: m.AppID,
+		Status: string(m.Status), Polls: m.Polls, PolledAt: utc(m.LastPolledAt), ReceiveTime: m.ReceiveTime,
+	}
+	if m.Number != nil {
+		r.Number = *m.Number
+	}
+	if m.RawReceiveTime != nil {
+		r.RawReceiveTime = *m.RawReceiveTime
+	}
+	return r
+}
+
+// enqueueAlert writes an alert to the outbox in db's transaction.
+func enqueueAlert(ctx context.Context, st *store.Store, db store.DBTX, vendor string, payload any) error {
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	return st.EnqueueOutbox(ctx, db, store.OutboxMessage{
+		Subject: bus.AlertSubject(vendor), MsgID: "alert:" + uuid.NewString(), Payload: data,
+	})
+}
+
+// credentialsFlag is the monitor_flags name of a rejected-credentials
+// state per API ("balance", "reports"), so that two APIs of one vendor
+// answering differently do not make the alert flap.
+func credentialsFlag(api string) string { return "credentials_rejected:" + api }
+
+// noteCredentials records, in db's transaction, whether the vendor's api
+// accepted the credentials: callErr of class ClassAccount sets the flag
+// and raises credentials_rejected on the transition; callErr nil clears it
+// and raises credentials_accepted on the transition; other errors say
+// nothing about the credentials.
+func noteCredentials(ctx context.Context, st *store.Store, db store.DBTX, vendor, api, class string, callErr error, at time.Time) error {
+	var active bool
+	var kind, msg string
+	switch {
+	case callErr == nil:
+		kind, msg = "credentials_accepted", vendor+" "+api+" call accepted again"
+	case class == ClassAccount:
+		active, kind, msg = true, "credentials_rejected", callErr.Error()
+	default:
+		return nil
+	}
+	changed, err := st.SetFlag(ctx, db, vendor, credentialsFlag(api), active, msg, at)
+	if err != nil || !changed {
+		return err
+	}
+	return enqueueAlert(ctx, st, db, vendor, bus.Alert{Vendor: vendor, Kind: kind, Message: msg, Code: vendorCode(callErr), At: at.UTC()})
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
