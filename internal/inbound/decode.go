@@ -153,6 +153,16 @@ const MaxMetadataDepth = 32
 // (which Go reads as U+FFFD, so they are stored as that). Accepting such
 // metadata would make the worker's insert fail for its whole batch.
 func normalizeMetadata(raw []byte) (json.RawMessage, string) {
+	if simple, detail := scanMetadata(raw); detail != "" {
+		return nil, detail
+	} else if simple {
+		// Nothing jsonb could refuse: keep the bytes, compacted.
+		var out bytes.Buffer
+		if err := json.Compact(&out, raw); err != nil {
+			return nil, "must be a JSON object"
+		}
+		return out.Bytes(), ""
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -169,6 +179,55 @@ func normalizeMetadata(raw []byte) (json.RawMessage, string) {
 		return nil, "must be a JSON object"
 	}
 	return bytes.TrimRight(out.Bytes(), "\n"), ""
+}
+
+// scanMetadata is the fast path of normalizeMetadata: one pass over
+// already-valid JSON. Only a \u escape can produce U+0000 or a lone
+// surrogate, and only a long number or one with an exponent can leave
+// numeric's range; metadata with neither (nearly all) is simple and needs
+// no decoding. Too deep a nesting is reported here.
+func scanMetadata(raw []byte) (simple bool, detail string) {
+	simple = true
+	depth, inString, numLen := 0, false, 0
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if inString {
+			switch c {
+			case '\\':
+				if i+1 < len(raw) && raw[i+1] == 'u' {
+					simple = false
+				}
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch {
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > MaxMetadataDepth {
+				return false, fmt.Sprintf("nests deeper than %d levels", MaxMetadataDepth)
+			}
+		case c == '}' || c == ']':
+			depth--
+		case c == 'e' || c == 'E':
+			if numLen > 0 {
+				simple = false
+			}
+		}
+		if (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || ((c == 'e' || c == 'E') && numLen > 0) {
+			numLen++
+			if numLen > 1000 {
+				simple = false
+			}
+		} else {
+			numLen = 0
+		}
+	}
+	return simple, ""
 }
 
 func checkMetadataValue(v any, depth int) string {

@@ -91,6 +91,7 @@ type Server struct {
 	keys        *KeyRing
 	adminDigest []byte
 	limiter     *rateLimiter
+	lookup      *knownLookup
 	signatures  *signatures
 	vendors     map[string]bool
 	log         *slog.Logger
@@ -126,6 +127,9 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 	}
 	for _, v := range cfg.Vendors {
 		s.vendors[v] = true
+	}
+	if events != nil {
+		s.lookup = newKnownLookup(events, cfg.LookupTimeout, cfg.Logger)
 	}
 	if cfg.AdminToken != "" {
 		d := Digest(cfg.AdminToken)
@@ -343,17 +347,7 @@ func (s *Server) publish(ctx context.Context, reg Registration, key string) (*je
 // optimisation, not a guard: on error or timeout it knows nothing and the
 // worker recognises the repeat instead.
 func (s *Server) knownInStore(ctx context.Context, ids []uuid.UUID) map[uuid.UUID]bool {
-	if s.events == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
-	defer cancel()
-	known, err := s.events.KnownIDs(ctx, ids)
-	if err != nil {
-		s.log.Debug("duplicate lookup skipped", "err", err)
-		return nil
-	}
-	return known
+	return s.lookup.known(ctx, ids)
 }
 
 type batchItem struct {
