@@ -65,6 +65,10 @@ type Worker struct {
 	m        *metrics.Metrics
 	sem      chan struct{}
 
+	heldMu   sync.Mutex
+	held     map[jetstream.Msg]struct{} // received, not yet acked or naked
+	inflight map[uuid.UUID]struct{}     // events a batch of this process handles
+
 	mu        sync.Mutex
 	paused    map[string]string    // vendor -> reason
 	lastProbe map[string]time.Time // vendor -> last probe call
@@ -112,6 +116,8 @@ func NewWorker(cfg Config, st Store, js jetstream.JetStream, consumer jetstream.
 		sem:       make(chan struct{}, cfg.Concurrency),
 		paused:    map[string]string{},
 		lastProbe: map[string]time.Time{},
+		held:      map[jetstream.Msg]struct{}{},
+		inflight:  map[uuid.UUID]struct{}{},
 	}
 }
 
@@ -125,11 +131,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	incoming := make(chan jetstream.Msg, w.cfg.Batch)
 	cc, err := w.consumer.Consume(func(msg jetstream.Msg) {
+		w.hold(msg)
 		select {
 		case incoming <- msg:
 		case <-ctx.Done():
 			// Not started: nak so that another replica takes it now.
 			_ = msg.Nak()
+			w.release([]jetstream.Msg{msg})
 		}
 	},
 		jetstream.PullMaxMessages(w.cfg.Batch),
@@ -155,10 +163,14 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		w.refreshLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		w.keepAliveLoop(ctx)
 	}()
 
 	for {
@@ -328,9 +340,23 @@ type item struct {
 }
 
 func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
-	stop := w.keepAlive(msgs)
-	defer stop()
+	defer w.release(msgs)
 	items, order := w.decode(msgs)
+	if busy := w.claim(order); busy != nil {
+		mine := order[:0:0]
+		for _, id := range order {
+			if busy[id] {
+				for _, m := range items[id].msgs {
+					_ = m.NakWithDelay(time.Second)
+				}
+				delete(items, id)
+				continue
+			}
+			mine = append(mine, id)
+		}
+		order = mine
+	}
+	defer w.unclaim(order)
 	if len(order) == 0 {
 		return
 	}
@@ -444,26 +470,71 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 	}
 }
 
-// keepAlive tells JetStream the batch is being worked on every third of
-// AckWait, so that a slow vendor never gets a message redelivered to a
-// second worker while the first still has it.
-func (w *Worker) keepAlive(msgs []jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(w.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, m := range msgs {
-					_ = m.InProgress()
-				}
-			}
+// hold registers messages received from JetStream until they are acked
+// or naked; release forgets them. Every held message, whether in a batch
+// or still queued for one, is kept alive (InProgress) every third of
+// AckWait: a worker stuck waiting for PostgreSQL must not have its queued
+// messages redelivered to another worker meanwhile.
+func (w *Worker) hold(m jetstream.Msg) {
+	w.heldMu.Lock()
+	w.held[m] = struct{}{}
+	w.heldMu.Unlock()
+}
+
+func (w *Worker) release(msgs []jetstream.Msg) {
+	w.heldMu.Lock()
+	for _, m := range msgs {
+		delete(w.held, m)
+	}
+	w.heldMu.Unlock()
+}
+
+func (w *Worker) keepAliveLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.AckWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
-	}()
-	return func() { close(done) }
+		w.heldMu.Lock()
+		msgs := make([]jetstream.Msg, 0, len(w.held))
+		for m := range w.held {
+			msgs = append(msgs, m)
+		}
+		w.heldMu.Unlock()
+		for _, m := range msgs {
+			_ = m.InProgress()
+		}
+	}
+}
+
+// claim marks the events of a batch as being handled by this process and
+// returns those another batch here already handles: their messages wait
+// (nak with a short delay) instead of calling the vendor a second time.
+func (w *Worker) claim(ids []uuid.UUID) (busy map[uuid.UUID]bool) {
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	for _, id := range ids {
+		if _, ok := w.inflight[id]; ok {
+			if busy == nil {
+				busy = map[uuid.UUID]bool{}
+			}
+			busy[id] = true
+			continue
+		}
+		w.inflight[id] = struct{}{}
+	}
+	return busy
+}
+
+func (w *Worker) unclaim(ids []uuid.UUID) {
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	for _, id := range ids {
+		delete(w.inflight, id)
+	}
 }
 
 // decode parses the batch, terminating messages that can never be
@@ -549,7 +620,7 @@ func (w *Worker) decide(ctx context.Context, it *item) {
 	res, callErr := it.call.res, it.call.err
 	decision := Classify(res, callErr)
 	attempt := &store.Attempt{
-		EventID: it.event.ID, Attempt: it.event.Attempts + 1,
+		CallID: uuid.New(), EventID: it.event.ID, Attempt: it.event.Attempts + 1,
 		StartedAt: it.call.started, Duration: it.call.duration, Outcome: decision.String(),
 	}
 	if res.HTTPStatus != 0 {
@@ -687,7 +758,7 @@ func (w *Worker) unpublished(it *item, err error) {
 }
 
 // retryStore runs f until it succeeds or 30s have passed, riding out a
-// PostgreSQL restart while keepAlive holds the batch's messages.
+// PostgreSQL restart while keepAliveLoop holds the batch's messages.
 func retryStore[T any](ctx context.Context, w *Worker, f func(context.Context) (T, error)) (T, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	wait := 100 * time.Millisecond

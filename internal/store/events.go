@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -215,6 +217,8 @@ func (s *Store) KnownIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bo
 // Attempt is one vendor call, as recorded. Error must already be free of
 // secrets: the vendor clients never put one in an error.
 type Attempt struct {
+	// CallID identifies the call; recording the same call twice is a no-op.
+	CallID     uuid.UUID
 	EventID    uuid.UUID
 	Attempt    int
 	StartedAt  time.Time
@@ -241,90 +245,183 @@ type Result struct {
 // RecordResults writes the attempts and the new states of a batch in one
 // transaction and returns the rows as they are after it. A final state is
 // never undone by a late result: confirmed stays confirmed, and a failed or
-// already_confirmed event only moves to a success state.
+// already_confirmed event only moves to a success state. Running it again
+// after a commit whose answer was lost changes nothing: each call is
+// recorded once, by its CallID.
 func (s *Store) RecordResults(ctx context.Context, results []Result) ([]Event, error) {
 	if len(results) == 0 {
 		return nil, nil
 	}
 	var out []Event
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var attempts [][]any
-		n := len(results)
-		ids := make([]uuid.UUID, n)
-		states := make([]string, n)
-		calls := make([]int32, n)
-		budget := make([]int32, n)
-		next := make([]*time.Time, n)
-		codes := make([]*int32, n)
-		errs := make([]*string, n)
+		// Lock the rows, in id order, before deciding anything: the
+		// UPDATE below then reads the states committed by whoever held
+		// them before us. Deciding from a snapshot taken before waiting
+		// for a lock let a late already_confirmed overwrite confirmed.
+		ids := make([]uuid.UUID, len(results))
 		for i, r := range results {
-			ids[i], states[i], next[i] = r.EventID, string(r.State), r.NextAttemptAt
-			if r.LastError != "" {
-				e := r.LastError
-				errs[i] = &e
-			}
-			if c := r.Call; c != nil {
-				calls[i] = 1
-				if r.SpendsBudget {
-					budget[i] = 1
-				}
-				if c.VendorCode != nil {
-					code := int32(*c.VendorCode)
-					codes[i] = &code
-				}
-				var errText any
-				if c.Error != "" {
-					errText = c.Error
-				}
-				attempts = append(attempts, []any{c.EventID, c.Attempt, c.StartedAt,
-					float64(c.Duration.Microseconds()) / 1000, c.HTTPStatus, c.VendorCode, c.Outcome, errText})
-			}
+			ids[i] = r.EventID
 		}
-		if len(attempts) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"attempts"},
-				[]string{"event_id", "attempt", "started_at", "duration_ms", "http_status", "vendor_code", "outcome", "error"},
-				pgx.CopyFromRows(attempts)); err != nil {
-				return fmt.Errorf("store: record attempts: %w", err)
-			}
+		sorted := append([]uuid.UUID(nil), ids...)
+		slices.SortFunc(sorted, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, sorted); err != nil {
+			return fmt.Errorf("store: lock events: %w", err)
 		}
-		rows, err := tx.Query(ctx, `
-			WITH u AS (
-				SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::timestamptz[], $6::int[], $7::text[])
-					AS u(id, state, calls, budget, next_at, code, err)
-			), decided AS (
-				SELECT u.*, CASE
-					WHEN e.state = 'confirmed' THEN e.state
-					WHEN e.state IN ('already_confirmed', 'failed')
-						AND u.state NOT IN ('confirmed', 'already_confirmed') THEN e.state
-					WHEN e.state = 'already_confirmed' AND u.state = 'already_confirmed' THEN e.state
-					ELSE u.state END AS new_state,
-					e.state AS old_state
-				FROM u JOIN events e ON e.id = u.id
-			)
-			UPDATE events e SET
-				state           = d.new_state,
-				attempts        = e.attempts + d.calls,
-				budget_used     = e.budget_used + d.budget,
-				next_attempt_at = CASE WHEN d.new_state IN ('retrying', 'paused') THEN d.next_at ELSE NULL END,
-				vendor_code     = CASE WHEN d.calls > 0 THEN d.code ELSE e.vendor_code END,
-				last_error      = CASE WHEN d.new_state IN ('confirmed', 'already_confirmed') THEN NULL
-				                       WHEN d.new_state <> d.old_state OR d.calls > 0 THEN d.err ELSE e.last_error END,
-				confirmed_at    = CASE WHEN d.new_state IN ('confirmed', 'already_confirmed') AND d.new_state <> d.old_state
-				                       THEN coalesce(e.confirmed_at, now()) ELSE e.confirmed_at END,
-				updated_at      = now()
-			FROM decided d WHERE e.id = d.id
-			RETURNING `+columns("e."),
-			ids, states, calls, budget, next, codes, errs)
+		recorded, err := insertAttempts(ctx, tx, results)
 		if err != nil {
-			return fmt.Errorf("store: record results: %w", err)
+			return err
 		}
-		out, err = pgx.CollectRows(rows, scanEvent)
+		var todo []Result
+		var done []uuid.UUID
+		for _, r := range results {
+			if r.Call != nil && !recorded[r.Call.CallID] {
+				done = append(done, r.EventID) // recorded by an earlier try
+				continue
+			}
+			todo = append(todo, r)
+		}
+		out, err = updateStates(ctx, tx, todo)
 		if err != nil {
-			return fmt.Errorf("store: record results: %w", err)
+			return err
+		}
+		if len(done) > 0 {
+			more, err := s.events(ctx, tx, done)
+			if err != nil {
+				return err
+			}
+			out = append(out, more...)
 		}
 		return nil
 	})
 	return out, err
+}
+
+// insertAttempts records the calls of results and returns the CallIDs it
+// inserted; a CallID already present was recorded by an earlier try.
+func insertAttempts(ctx context.Context, tx pgx.Tx, results []Result) (map[uuid.UUID]bool, error) {
+	var (
+		callIDs, eventIDs []uuid.UUID
+		numbers           []int32
+		started           []time.Time
+		durations         []float64
+		statuses, codes   []*int32
+		outcomes          []string
+		errs              []*string
+	)
+	for i := range results {
+		c := results[i].Call
+		if c == nil {
+			continue
+		}
+		if c.CallID == uuid.Nil {
+			c.CallID = uuid.New()
+		}
+		callIDs = append(callIDs, c.CallID)
+		eventIDs = append(eventIDs, c.EventID)
+		numbers = append(numbers, int32(c.Attempt))
+		started = append(started, c.StartedAt)
+		durations = append(durations, float64(c.Duration.Microseconds())/1000)
+		statuses = append(statuses, int32Ptr(c.HTTPStatus))
+		codes = append(codes, int32Ptr(c.VendorCode))
+		outcomes = append(outcomes, c.Outcome)
+		errs = append(errs, nonEmpty(c.Error))
+	}
+	recorded := make(map[uuid.UUID]bool, len(callIDs))
+	if len(callIDs) == 0 {
+		return recorded, nil
+	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO attempts (call_id, event_id, attempt, started_at, duration_ms, http_status, vendor_code, outcome, error)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::timestamptz[], $5::float8[], $6::int[], $7::int[], $8::text[], $9::text[])
+		ON CONFLICT (call_id) DO NOTHING
+		RETURNING call_id`,
+		callIDs, eventIDs, numbers, started, durations, statuses, codes, outcomes, errs)
+	if err != nil {
+		return nil, fmt.Errorf("store: record attempts: %w", err)
+	}
+	inserted, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("store: record attempts: %w", err)
+	}
+	for _, id := range inserted {
+		recorded[id] = true
+	}
+	return recorded, nil
+}
+
+func updateStates(ctx context.Context, tx pgx.Tx, results []Result) ([]Event, error) {
+	if len(results) == 0 {
+		return nil, nil
+	}
+	n := len(results)
+	ids := make([]uuid.UUID, n)
+	states := make([]string, n)
+	calls := make([]int32, n)
+	budget := make([]int32, n)
+	next := make([]*time.Time, n)
+	codes := make([]*int32, n)
+	errs := make([]*string, n)
+	for i, r := range results {
+		ids[i], states[i], next[i], errs[i] = r.EventID, string(r.State), r.NextAttemptAt, nonEmpty(r.LastError)
+		if c := r.Call; c != nil {
+			calls[i] = 1
+			if r.SpendsBudget {
+				budget[i] = 1
+			}
+			codes[i] = int32Ptr(c.VendorCode)
+		}
+	}
+	rows, err := tx.Query(ctx, `
+		WITH u AS (
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::timestamptz[], $6::int[], $7::text[])
+				AS u(id, state, calls, budget, next_at, code, err)
+		), decided AS (
+			SELECT u.*, CASE
+				WHEN e.state = 'confirmed' THEN e.state
+				WHEN e.state IN ('already_confirmed', 'failed')
+					AND u.state NOT IN ('confirmed', 'already_confirmed') THEN e.state
+				WHEN e.state = 'already_confirmed' AND u.state = 'already_confirmed' THEN e.state
+				ELSE u.state END AS new_state,
+				e.state AS old_state
+			FROM u JOIN events e ON e.id = u.id
+		)
+		UPDATE events e SET
+			state           = d.new_state,
+			attempts        = e.attempts + d.calls,
+			budget_used     = e.budget_used + d.budget,
+			next_attempt_at = CASE WHEN d.new_state IN ('retrying', 'paused') THEN d.next_at ELSE NULL END,
+			vendor_code     = CASE WHEN d.calls > 0 THEN d.code ELSE e.vendor_code END,
+			last_error      = CASE WHEN d.new_state IN ('confirmed', 'already_confirmed') THEN NULL
+			                       WHEN d.new_state <> d.old_state OR d.calls > 0 THEN d.err ELSE e.last_error END,
+			confirmed_at    = CASE WHEN d.new_state IN ('confirmed', 'already_confirmed') AND d.new_state <> d.old_state
+			                       THEN coalesce(e.confirmed_at, now()) ELSE e.confirmed_at END,
+			updated_at      = now()
+		FROM decided d WHERE e.id = d.id
+		RETURNING `+columns("e."),
+		ids, states, calls, budget, next, codes, errs)
+	if err != nil {
+		return nil, fmt.Errorf("store: record results: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("store: record results: %w", err)
+	}
+	return out, nil
+}
+
+func int32Ptr(p *int) *int32 {
+	if p == nil {
+		return nil
+	}
+	v := int32(*p)
+	return &v
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // Attempts lists the vendor calls of one event, oldest first.

@@ -122,3 +122,80 @@ func TestRecordResultsNeverUndoesAFinalState(t *testing.T) {
 		t.Fatalf("attempts: %d rows, err %v; want %d", len(attempts), err, len(steps))
 	}
 }
+
+// TestResultWaitingForALockSeesTheCommittedState makes a batch wait for
+// the lock of a row another transaction holds and confirms meanwhile: the
+// waiting batch's already_confirmed must not overwrite that confirmed.
+// Deciding from a snapshot taken before waiting for the lock did.
+func TestResultWaitingForALockSeesTheCommittedState(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	id := uuid.New()
+	if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{{ID: id, Vendor: "liasmart", MessageID: "race"}}); err != nil {
+		t.Fatal(err)
+	}
+	// The other batch: holds the row and is about to record a 1000.
+	other, err := st.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	if _, err := other.Exec(ctx, `SELECT 1 FROM events WHERE id = $1 FOR NO KEY UPDATE`, id); err != nil { // as an UPDATE locks
+		t.Fatal(err)
+	}
+	code := 1009
+	done := make(chan error, 1)
+	go func() {
+		_, err := st.RecordResults(ctx, []store.Result{{EventID: id, State: store.StateAlreadyConfirmed, SpendsBudget: true,
+			Call: &store.Attempt{CallID: uuid.New(), EventID: id, Attempt: 1, StartedAt: time.Now(), VendorCode: &code, Outcome: "already_confirmed"}}})
+		done <- err
+	}()
+	testenv.Eventually(t, 10*time.Second, "the batch to wait for the row lock", func() bool {
+		var waiting int
+		err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			WHERE NOT l.granted AND a.datname = current_database()`).Scan(&waiting)
+		return err == nil && waiting > 0
+	})
+	if _, err := other.Exec(ctx, `UPDATE events SET state = 'confirmed', attempts = 1, confirmed_at = now() WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	e, err := st.Event(ctx, id)
+	if err != nil || e.State != store.StateConfirmed || e.Attempts != 2 {
+		t.Fatalf("event %+v (%v): want confirmed with both calls counted", e, err)
+	}
+}
+
+// TestRecordResultsTwiceCountsOnce replays a batch whose commit succeeded
+// but whose answer was lost: the calls are recorded and counted once.
+func TestRecordResultsTwiceCountsOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	id := uuid.New()
+	if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{{ID: id, Vendor: "liasmart", MessageID: "twice"}}); err != nil {
+		t.Fatal(err)
+	}
+	code := 503
+	results := []store.Result{{EventID: id, State: store.StateRetrying, SpendsBudget: true,
+		Call: &store.Attempt{CallID: uuid.New(), EventID: id, Attempt: 1, StartedAt: time.Now(), HTTPStatus: &code, Outcome: "retry"}}}
+	for range 3 {
+		got, err := st.RecordResults(ctx, results)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Attempts != 1 || got[0].BudgetUsed != 1 || got[0].State != store.StateRetrying {
+			t.Fatalf("after a repeated record: %+v, want 1 attempt, 1 budget, retrying", got)
+		}
+	}
+	attempts, err := st.Attempts(ctx, id)
+	if err != nil || len(attempts) != 1 {
+		t.Fatalf("%d attempt rows (err %v), want 1", len(attempts), err)
+	}
+}
