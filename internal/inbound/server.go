@@ -304,7 +304,7 @@ func (s *Server) postRegistration(c *fiber.Ctx) error {
 		if err != nil {
 			s.log.Warn("publish failed; answered 503", "event_id", reg.ID, "vendor", reg.Vendor, "err", err)
 			s.m.IngestEvents.WithLabelValues(reg.Vendor, "unavailable").Inc()
-			return errUnavailable("the event could not be made durable; nothing was accepted, retry")
+			return errUnavailable("JetStream did not acknowledge the event; retry it: the same id makes the retry safe (it may answer duplicate if the publish landed after all)")
 		}
 		dup = ack.Duplicate
 	}
@@ -454,7 +454,7 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 		s.m.IngestEvents.WithLabelValues(regs[i].Vendor, result).Inc()
 	}
 	if valid > 0 && failed == valid {
-		return errUnavailable("no event could be made durable; nothing was accepted, retry")
+		return errUnavailable("JetStream acknowledged none of the events; retry them: their ids make the retry safe")
 	}
 	return c.JSON(fiber.Map{"results": items})
 }
