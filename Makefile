@@ -57,5 +57,20 @@ fuzz:
 vuln:
 	$(GO) run golang.org/x/vuln/cmd/govulncheck@latest ./...
 
+# make chaos: the full chaos suite (about 3-4 min): relay as real processes,
+# a private PostgreSQL cluster and a nats-server, killed and restarted under
+# load; -v prints each scenario's timeline and summary. make test runs the
+# short version (~1 min). See docs/readme-reliability.md.
+chaos:
+	$(GO) test -count=1 -timeout 15m -v -run . ./chaos -args -chaos.full
+
+# make bench: relay next to its baselines on this machine (about 5 min),
+# table on stdout and in bench/results/latest.md and latest.json; needs the
+# local PostgreSQL. BENCHFLAGS passes flags, e.g. BENCHFLAGS=-profile or
+# BENCHFLAGS='-backlog 1000000' (see docs/readme-performance.md).
+BENCHFLAGS ?=
+bench:
+	$(GO) run ./bench/cmd/relaybench $(BENCHFLAGS)
+
 clean:
 	rm -rf bin data

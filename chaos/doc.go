@@ -1,0 +1,19 @@
+// Package chaos is relay's chaos suite: it runs relay as real processes
+// (built from ./cmd/relay) against a private PostgreSQL cluster, a real
+// nats-server and a fake Liasmart CTrack, keeps a load generator posting
+// unique and duplicate events the whole time, and then breaks things: kill -9
+// of relay, of one replica and then the other, restarts and outages of
+// nats-server and PostgreSQL, and a misbehaving vendor.
+//
+// Every scenario ends with the same invariant: each event that got a 202 (or
+// a 200 duplicate) ends confirmed or already_confirmed in PostgreSQL, the
+// vendor saw exactly one 1000 per message_id, the JetStream consumer is
+// drained, and no relay log holds a panic.
+//
+// The package holds tests only (linux: the processes are started with a
+// parent-death signal so that none outlives the test binary).
+//
+//	go test ./chaos                      # short mode: each scenario reduced, ~90 s
+//	make chaos                           # full mode: -chaos.full (or RELAY_CHAOS=full)
+//	go test ./chaos -args -chaos.seed=N  # replay the random instants of a run
+package chaos

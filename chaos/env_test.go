@@ -1,0 +1,683 @@
+//go:build linux
+
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"relay/internal/vendors/liasmart/liasmarttest"
+)
+
+// The public names of relay's stream and consumer (README: NATS subjects).
+const (
+	streamName   = "RELAY"
+	consumerName = "relay-workers"
+)
+
+// plan sizes a scenario for the mode.
+type plan struct {
+	load   time.Duration // load before and around the faults
+	rate   int           // load requests per second (15 % of them batches of 2-20)
+	kills  int           // scenario 1: kill -9 of relay
+	rounds int           // scenario 2: rounds of "kill one replica, then the other"
+	outage time.Duration // scenarios 3 and 4: NATS / PostgreSQL down
+	pause  time.Duration // longest pause between a kill and the restart
+	down   time.Duration // scenario 2: how long one replica stays down
+	drain  time.Duration // deadline for the invariant once the load stops
+}
+
+func currentPlan() plan {
+	if suite.full {
+		return plan{load: 30 * time.Second, rate: 100, kills: 6, rounds: 2, outage: 10 * time.Second,
+			pause: time.Second, down: 3 * time.Second, drain: 90 * time.Second}
+	}
+	return plan{load: 6 * time.Second, rate: 60, kills: 2, rounds: 1, outage: 3 * time.Second,
+		pause: 300 * time.Millisecond, down: time.Second, drain: 60 * time.Second}
+}
+
+// relay's settings for every scenario: small retry steps, a vendor timeout
+// short enough for timeouts to happen, an ack wait short enough for kill -9
+// redeliveries to come back within the scenario (it must exceed the vendor
+// timeout by 5 s), and an attempt budget the vendor faults cannot exhaust.
+var relaySettings = []string{
+	"RELAY_ROLE=all",
+	"RELAY_VENDOR_TIMEOUT=500ms",
+	"RELAY_ACK_WAIT=6s",
+	"RELAY_RETRY_BASE=50ms",
+	"RELAY_RETRY_MAX=1s",
+	"RELAY_MAX_ATTEMPTS=50",
+	"RELAY_SHUTDOWN_TIMEOUT=10s",
+	"RELAY_LOG_FORMAT=json",
+	"RELAY_LOG_LEVEL=info",
+	"RELAY_RATE_LIMIT=0", // the per-key limiter is not under test: a 429 would only blur the counts
+}
+
+const shutdownLimit = 20 * time.Second // RELAY_SHUTDOWN_TIMEOUT + margin
+
+// scenario is one chaos run: its own database in the private cluster, its
+// own nats-server, fake CTrack, relay replicas and load.
+type scenario struct {
+	t        *testing.T
+	name     string
+	plan     plan
+	seed     uint64
+	rng      *mrand.Rand
+	dir      string
+	db       string
+	secret   string // ingest API key
+	vendorPW string
+	nats     *natsServer
+	fake     *liasmarttest.Fake
+	relays   []*relayProc
+	gen      *loadGen
+	started  time.Time // load start
+
+	kills, restarts int
+	recoveries      []recovery
+	extra           []string // scenario-specific summary
+}
+
+// recovery is a restart and how long until it answered 202 again.
+type recovery struct {
+	what    string
+	restart time.Time
+	url     int // replica index; -1: any
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newScenario starts NATS, the fake CTrack (with script) and the replicas,
+// and prepares the load; it does not start the load.
+func newScenario(t *testing.T, name string, replicas int, script func(messageID string, n int) *liasmarttest.Reply) *scenario {
+	needSuite(t)
+	s := &scenario{t: t, name: name, plan: currentPlan(), db: "chaos_" + name,
+		secret: "ck_" + randHex(12), vendorPW: "vp_" + randHex(12)}
+	s.seed = uint64(*seedFlag)
+	if s.seed == 0 {
+		s.seed = uint64(time.Now().UnixNano())
+	}
+	s.rng = mrand.New(mrand.NewPCG(s.seed, 1))
+	t.Logf("%s: seed %d (replay with -args -chaos.seed=%d)", name, s.seed, s.seed)
+	s.dir = filepath.Join(suite.runDir, name)
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if s.nats, err = newNATS(s.dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.nats.stop(syscall.SIGTERM) })
+	var srvURL string
+	fake, srv := liasmarttest.NewServer(t, liasmarttest.Options{APIID: "chaos", APIPassword: s.vendorPW, Script: script})
+	s.fake, srvURL = fake, srv.URL
+	// Registered after the fake's cleanup, so it runs before it: no relay
+	// outlives a failed test.
+	t.Cleanup(func() {
+		for _, r := range s.relays {
+			if r.p != nil && !r.p.exited() {
+				r.p.kill9()
+			}
+		}
+	})
+	var urls []string
+	for i := range replicas {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &relayProc{name: fmt.Sprintf("relay-%c", 'a'+i), port: port, dir: s.dir}
+		r.env = append(baseEnv(), relaySettings...)
+		r.env = append(r.env,
+			fmt.Sprintf("RELAY_HTTP_ADDR=127.0.0.1:%d", port),
+			"RELAY_DATABASE_URL="+suite.pg.url(s.db),
+			"RELAY_NATS_URL="+s.nats.url(),
+			"RELAY_DATA_DIR="+filepath.Join(s.dir, "unused-data"),
+			"RELAY_API_KEYS=chaos:"+s.secret,
+			"RELAY_LIASMART_URL="+srvURL,
+			"RELAY_LIASMART_API_ID=chaos",
+			"RELAY_LIASMART_API_PASSWORD="+s.vendorPW,
+		)
+		s.relays = append(s.relays, r)
+		urls = append(urls, r.url())
+		// One after the other: the first creates the database and migrates.
+		if _, err := r.start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.gen = newLoadGen(urls, s.secret, name, s.plan.rate, s.seed)
+	return s
+}
+
+func (s *scenario) logf(format string, args ...any) {
+	s.t.Helper()
+	off := ""
+	if !s.started.IsZero() {
+		off = fmt.Sprintf("+%5.1fs ", time.Since(s.started).Seconds())
+	}
+	s.t.Logf("%s: %s%s", s.name, off, fmt.Sprintf(format, args...))
+}
+
+func (s *scenario) startLoad() {
+	s.started = time.Now()
+	s.gen.start()
+	s.logf("load started: %d requests/s on %d replica(s)", s.plan.rate, len(s.relays))
+}
+
+// at is the instant frac of the way through d after the load started.
+func (s *scenario) at(d time.Duration, frac float64) time.Time {
+	return s.started.Add(time.Duration(float64(d) * frac))
+}
+
+func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
+
+// jitter is a random duration in [0, d).
+func (s *scenario) jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(s.rng.Int64N(int64(d)))
+}
+
+func (s *scenario) kill9(r *relayProc) {
+	pid := r.p.pid()
+	r.p.kill9()
+	s.kills++
+	s.logf("kill -9 %s (pid %d)", r.name, pid)
+}
+
+// restart starts r again and records the recovery to measure.
+func (s *scenario) restart(r *relayProc, idx int) {
+	s.t.Helper()
+	at, err := r.start()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.restarts++
+	s.recoveries = append(s.recoveries, recovery{what: r.name + " restart", restart: at, url: idx})
+	s.logf("%s restarted (pid %d), ready after %.2fs", r.name, r.p.pid(), time.Since(at).Seconds())
+}
+
+// checkProcs fails the test for any process that exited on its own.
+func (s *scenario) checkProcs() {
+	s.t.Helper()
+	for _, r := range s.relays {
+		if r.p != nil {
+			if err := r.p.unexpectedExit(); err != nil {
+				s.t.Errorf("relay crashed: %v", err)
+			}
+		}
+	}
+	if err := s.nats.p.unexpectedExit(); err != nil {
+		s.t.Errorf("%v", err)
+	}
+	if err := suite.pg.p.unexpectedExit(); err != nil {
+		s.t.Errorf("%v", err)
+	}
+}
+
+// finish stops the load, checks the invariant, stops the replicas
+// gracefully, scans their logs and prints the summary.
+func (s *scenario) finish() {
+	s.t.Helper()
+	loadTime := time.Since(s.started)
+	s.gen.halt()
+	stopped := time.Now()
+	s.logf("load stopped")
+	s.checkProcs()
+	drained := s.verify(stopped)
+	var stops []string
+	for _, r := range s.relays {
+		d, err := r.stopGracefully(shutdownLimit)
+		if err != nil {
+			s.t.Errorf("graceful stop: %v", err)
+		}
+		stops = append(stops, fmt.Sprintf("%.1fs", d.Seconds()))
+	}
+	warnings := s.scanLogs()
+	snap, _ := s.snapshot()
+	s.summary(loadTime, drained, stops, warnings, snap)
+}
+
+// snapshot is PostgreSQL's and the consumer's state at one instant.
+type snapshot struct {
+	rows       map[string]dbRow // by message_id
+	pending    uint64
+	ackPending int
+	redeliv    int
+}
+
+type dbRow struct {
+	state    string
+	attempts int
+}
+
+func (s *scenario) snapshot() (*snapshot, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, suite.pg.url(s.db))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT message_id, state, attempts FROM events WHERE vendor = 'liasmart'`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	snap := &snapshot{rows: map[string]dbRow{}}
+	for rows.Next() {
+		var id string
+		var r dbRow
+		if err := rows.Scan(&id, &r.state, &r.attempts); err != nil {
+			return nil, err
+		}
+		snap.rows[id] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	nc, err := nats.Connect(s.nats.url(), nats.Timeout(2*time.Second), nats.NoReconnect())
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	c, err := js.Consumer(ctx, streamName, consumerName)
+	if err != nil {
+		return nil, fmt.Errorf("nats consumer: %w", err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("nats consumer info: %w", err)
+	}
+	snap.pending, snap.ackPending, snap.redeliv = info.NumPending, info.NumAckPending, info.NumRedelivered
+	return snap, nil
+}
+
+func succeeded(state string) bool { return state == "confirmed" || state == "already_confirmed" }
+
+// problems lists how snap falls short of the invariant for accepted.
+func (snap *snapshot) problems(accepted map[string]time.Time) (out []string, missing []string) {
+	byState := map[string][]string{}
+	for id := range accepted {
+		r, ok := snap.rows[id]
+		switch {
+		case !ok:
+			missing = append(missing, id)
+		case !succeeded(r.state):
+			byState[r.state] = append(byState[r.state], id)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		out = append(out, fmt.Sprintf("%d accepted events missing from PostgreSQL, e.g. %s", len(missing), sample(missing)))
+	}
+	for state, ids := range byState {
+		sort.Strings(ids)
+		out = append(out, fmt.Sprintf("%d accepted events %s, e.g. %s", len(ids), state, sample(ids)))
+	}
+	var others []string
+	for id, r := range snap.rows {
+		if _, ok := accepted[id]; !ok && !succeeded(r.state) {
+			others = append(others, id+"="+r.state)
+		}
+	}
+	if len(others) > 0 {
+		sort.Strings(others)
+		out = append(out, fmt.Sprintf("%d events recorded (never answered 2xx) but not final: %s", len(others), sample(others)))
+	}
+	if snap.pending > 0 || snap.ackPending > 0 {
+		out = append(out, fmt.Sprintf("consumer not drained: %d pending, %d awaiting ack", snap.pending, snap.ackPending))
+	}
+	return out, missing
+}
+
+func sample(ids []string) string {
+	if len(ids) > 8 {
+		return strings.Join(ids[:8], ", ") + ", ..."
+	}
+	return strings.Join(ids, ", ")
+}
+
+// verify waits (up to plan.drain after from) for the invariant and reports
+// what breaks it; it returns the drain time.
+func (s *scenario) verify(from time.Time) time.Duration {
+	s.t.Helper()
+	accepted := s.gen.acceptedIDs()
+	deadline := from.Add(s.plan.drain)
+	var snap *snapshot
+	var probs, missing []string
+	var err error
+	for {
+		snap, err = s.snapshot()
+		if err == nil {
+			probs, missing = snap.problems(accepted)
+			if len(probs) == 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				s.t.Errorf("INVARIANT not checked: %v", err)
+				return time.Since(from)
+			}
+			for _, p := range probs {
+				s.t.Errorf("INVARIANT broken %s after the load stopped: %s", s.plan.drain, p)
+			}
+			if len(missing) > 0 {
+				s.t.Errorf("missing events vs the JetStream stream: %s", s.streamEvidence(missing))
+			}
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	drain := time.Since(from)
+	if snap != nil && len(probs) == 0 {
+		s.logf("invariant holds %.1fs after the load stopped: %d accepted events final in PostgreSQL (%d rows), consumer drained",
+			drain.Seconds(), len(accepted), len(snap.rows))
+	}
+
+	if snap != nil && len(probs) == 0 {
+		s.historyChecks()
+	}
+	// PostgreSQL records each vendor call once: an event cannot show more
+	// attempts than the vendor received calls for it.
+	if snap != nil && len(probs) == 0 {
+		calls := map[string]int{}
+		for _, c := range s.fake.Calls() {
+			calls[c.MessageID]++
+		}
+		var over []string
+		for id, r := range snap.rows {
+			if r.attempts > calls[id] {
+				over = append(over, fmt.Sprintf("%s attempts=%d calls=%d", id, r.attempts, calls[id]))
+			}
+		}
+		if len(over) > 0 {
+			sort.Strings(over)
+			s.t.Errorf("ATTEMPTS OVERCOUNTED: %d events record more vendor calls than the vendor received (the same call recorded twice): %s",
+				len(over), sample(over))
+		}
+	}
+
+	// The vendor: exactly one 1000 per accepted message_id, never two for any.
+	conf := s.fake.ConfirmedIDs()
+	var doubles, none []string
+	for id, n := range conf {
+		if n > 1 {
+			doubles = append(doubles, fmt.Sprintf("%s×%d", id, n))
+		}
+	}
+	for id := range accepted {
+		if conf[id] == 0 {
+			none = append(none, id)
+		}
+	}
+	sort.Strings(doubles)
+	sort.Strings(none)
+	if len(doubles) > 0 {
+		s.t.Errorf("DOUBLE 1000: the vendor confirmed %d message_ids more than once: %s", len(doubles), sample(doubles))
+	}
+	if len(none) > 0 {
+		s.t.Errorf("%d accepted message_ids never got a 1000 from the vendor: %s", len(none), sample(none))
+	}
+	st := s.gen.stats()
+	if len(st.unexpected) > 0 {
+		s.t.Errorf("unexpected answers to the load (%s); first: %s", st.unexpectedString(), strings.Join(s.gen.bad, " | "))
+	}
+	if st.timeouts > 0 {
+		s.t.Errorf("HANG: %d requests got no answer within the client timeout (10s)", st.timeouts)
+	}
+	if st.noRetryAfter > 0 {
+		s.t.Errorf("%d answers 503 without Retry-After", st.noRetryAfter)
+	}
+	return drain
+}
+
+// historyChecks compares each event's state with its recorded vendor calls:
+// an event whose recorded answers include a 1000 must be confirmed (README:
+// "a final state is never undone by a late result"). It also counts events
+// whose first attempt was recorded twice, the trace of two batches holding
+// the same event at once.
+func (s *scenario) historyChecks() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, suite.pg.url(s.db))
+	if err != nil {
+		s.t.Errorf("history check: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `
+		SELECT e.message_id, e.state, e.attempts,
+		       string_agg(a.attempt || ':' || coalesce(a.vendor_code::text, a.outcome) || '@' ||
+		                  to_char(a.started_at, 'HH24:MI:SS.MS'), ' ' ORDER BY a.id)
+		FROM events e JOIN attempts a ON a.event_id = e.id
+		WHERE e.state <> 'confirmed'
+		  AND EXISTS (SELECT 1 FROM attempts c WHERE c.event_id = e.id AND c.vendor_code = 1000)
+		GROUP BY e.id ORDER BY e.message_id`)
+	if err != nil {
+		s.t.Errorf("history check: %v", err)
+		return
+	}
+	var overwritten []string
+	for rows.Next() {
+		var id, state, hist string
+		var attempts int
+		if err := rows.Scan(&id, &state, &attempts, &hist); err != nil {
+			s.t.Errorf("history check: %v", err)
+			return
+		}
+		overwritten = append(overwritten, fmt.Sprintf("%s is %s (attempts=%d, calls %s)", id, state, attempts, hist))
+	}
+	if err := rows.Err(); err != nil {
+		s.t.Errorf("history check: %v", err)
+		return
+	}
+	if len(overwritten) > 0 {
+		s.t.Errorf("FINAL STATE OVERWRITTEN: %d events have a recorded 1000 (confirmed) but another state now: %s",
+			len(overwritten), sample(overwritten))
+	}
+	var twice int
+	if err := conn.QueryRow(ctx, `SELECT count(DISTINCT event_id) FROM
+		(SELECT event_id FROM attempts GROUP BY event_id, attempt HAVING count(*) > 1) d`).Scan(&twice); err != nil {
+		s.t.Errorf("history check: %v", err)
+		return
+	}
+	if twice > 0 {
+		s.extra = append(s.extra, fmt.Sprintf("%d events have one attempt number recorded twice (two batches held the event at once, or a commit was retried)", twice))
+	}
+}
+
+// streamEvidence tells, for missing events, whether the stream holds them:
+// lost by NATS, or stored but never recorded by a worker.
+func (s *scenario) streamEvidence(missing []string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(s.nats.url(), nats.Timeout(2*time.Second))
+	if err != nil {
+		return err.Error()
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(ctx, streamName)
+	if err != nil {
+		return err.Error()
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	want := map[string]bool{}
+	for _, id := range missing {
+		want[id] = false
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil || !strings.HasPrefix(m.Subject, "relay.registrations.") {
+			continue
+		}
+		var reg struct {
+			MessageID string `json:"message_id"`
+		}
+		if json.Unmarshal(m.Data, &reg) == nil {
+			if _, ok := want[reg.MessageID]; ok {
+				want[reg.MessageID] = true
+			}
+		}
+	}
+	var in, out []string
+	for id, found := range want {
+		if found {
+			in = append(in, id)
+		} else {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(in)
+	sort.Strings(out)
+	return fmt.Sprintf("%d in the stream (stored, never recorded: a worker bug): %s; %d NOT in the stream (lost although acknowledged 2xx): %s",
+		len(in), sample(in), len(out), sample(out))
+}
+
+// scanLogs fails the test for a panic, a fatal error, a data race or a
+// secret in any relay log, and counts the warnings and errors by message.
+func (s *scenario) scanLogs() map[string]int {
+	s.t.Helper()
+	counts := map[string]int{}
+	reported := 0
+	for _, r := range s.relays {
+		r.grepLogs(func(path string, n int, line []byte) {
+			bad := ""
+			switch {
+			case bytes.Contains(line, []byte("panic")):
+				bad = "panic"
+			case bytes.Contains(line, []byte("fatal error")):
+				bad = "fatal error"
+			case bytes.Contains(line, []byte("DATA RACE")):
+				bad = "data race"
+			case bytes.Contains(line, []byte(s.secret)) || bytes.Contains(line, []byte(s.vendorPW)):
+				bad = "secret in the log"
+			}
+			if bad != "" {
+				if reported < 10 {
+					s.t.Errorf("%s in %s:%d: %.400s", bad, path, n, line)
+				}
+				reported++
+			}
+			var l struct {
+				Level string `json:"level"`
+				Msg   string `json:"msg"`
+			}
+			if json.Unmarshal(line, &l) == nil && (l.Level == "WARN" || l.Level == "ERROR") {
+				counts[l.Level+" "+l.Msg]++
+			}
+		})
+	}
+	return counts
+}
+
+func (s *scenario) summary(load, drain time.Duration, stops []string, warnings map[string]int, snap *snapshot) {
+	st := s.gen.stats()
+	accepted := len(s.gen.acceptedIDs())
+	calls := s.fake.Calls()
+	codes := map[int]int{}
+	for _, c := range calls {
+		codes[c.Code]++
+	}
+	maxRec, worst := time.Duration(0), ""
+	var recs []string
+	for _, r := range s.recoveries {
+		d, ok := s.gen.firstAcceptAfter(r.restart, r.url)
+		if !ok {
+			s.t.Errorf("no 202 after %s: ingest did not recover", r.what)
+			continue
+		}
+		recs = append(recs, fmt.Sprintf("%.2f", d.Seconds()))
+		if d > maxRec {
+			maxRec, worst = d, r.what
+		}
+	}
+	mode := "short"
+	if suite.full {
+		mode = "full"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%s] %s mode, seed %d, load %.0fs at %d req/s on %d replica(s)\n", s.name, mode, s.seed, load.Seconds(), s.plan.rate, len(s.relays))
+	p50, p99, maxLat := s.gen.latency()
+	fmt.Fprintf(&b, "    events accepted %d (posted %d in %d requests, %d batches): 202 new %d, 200 duplicate %d, repeat answered as new %d; 503 %d; no answer %d requests (%d timeouts); unexpected %s\n",
+		accepted, st.posted, st.requests, st.batches, st.new202, st.dup200, st.dupAsNew, st.s503, st.connErr, st.timeouts, st.unexpectedString())
+	fmt.Fprintf(&b, "    answer latency p50 %s, p99 %s, max %s\n", p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), maxLat.Round(time.Millisecond))
+	if len(recs) > 0 {
+		fmt.Fprintf(&b, "    kills %d, restarts %d; restart -> first 202: %ss (max %.2fs, %s)\n", s.kills, s.restarts, strings.Join(recs, " "), maxRec.Seconds(), worst)
+	}
+	for _, e := range s.extra {
+		fmt.Fprintf(&b, "    %s\n", e)
+	}
+	perEvent := 0.0
+	if accepted > 0 {
+		perEvent = float64(len(calls)) / float64(accepted)
+	}
+	fmt.Fprintf(&b, "    load stop -> invariant holds (all final, consumer drained): %.1fs; graceful stops %s\n", drain.Seconds(), strings.Join(stops, " "))
+	fmt.Fprintf(&b, "    vendor calls %d = %.2f per accepted event: 1000 answers %d, 1009 answers %d, others %d\n",
+		len(calls), perEvent, codes[1000], codes[1009], len(calls)-codes[1000]-codes[1009])
+	if snap != nil {
+		states := map[string]int{}
+		multi := 0
+		for _, r := range snap.rows {
+			states[r.state]++
+			if r.attempts > 1 {
+				multi++
+			}
+		}
+		fmt.Fprintf(&b, "    PostgreSQL: %d confirmed, %d already_confirmed (a repeat after a lost answer), %d other; %d events with more than one recorded call\n",
+			states["confirmed"], states["already_confirmed"], len(snap.rows)-states["confirmed"]-states["already_confirmed"], multi)
+	}
+	if len(warnings) > 0 {
+		type kv struct {
+			k string
+			v int
+		}
+		var list []kv
+		for k, v := range warnings {
+			list = append(list, kv{k, v})
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].v > list[j].v || list[i].v == list[j].v && list[i].k < list[j].k })
+		var parts []string
+		for i, e := range list {
+			if i == 6 {
+				parts = append(parts, "...")
+				break
+			}
+			parts = append(parts, fmt.Sprintf("%d× %q", e.v, e.k))
+		}
+		fmt.Fprintf(&b, "    relay log warnings/errors: %s\n", strings.Join(parts, ", "))
+	}
+	out := strings.TrimRight(b.String(), "\n")
+	s.t.Log("summary\n" + out)
+	addSummary(out)
+}
