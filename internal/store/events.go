@@ -130,7 +130,7 @@ func (s *Store) UpsertEvents(ctx context.Context, db DBTX, evs []NewEvent) ([]Ev
 		SELECT `+eventColumns+` FROM ins
 		UNION ALL
 		SELECT `+eventColumns+` FROM events WHERE id = ANY($1::uuid[])`,
-		ids, vendors, msgIDs, occurred, metadata, keys)
+		rawUUIDs(ids), vendors, msgIDs, occurred, metadata, keys)
 	if err != nil {
 		return nil, fmt.Errorf("store: upsert events: %w", err)
 	}
@@ -170,7 +170,7 @@ func uniqueIDs(ids []uuid.UUID) map[uuid.UUID]struct{} {
 }
 
 func (s *Store) events(ctx context.Context, db DBTX, ids []uuid.UUID) ([]Event, error) {
-	rows, err := db.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ANY($1::uuid[])`, ids)
+	rows, err := db.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ANY($1::uuid[])`, rawUUIDs(ids))
 	if err != nil {
 		return nil, fmt.Errorf("store: events: %w", err)
 	}
@@ -199,7 +199,7 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
 
 // KnownIDs returns which of ids are already recorded.
 func (s *Store) KnownIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM events WHERE id = ANY($1::uuid[])`, ids)
+	rows, err := s.pool.Query(ctx, `SELECT id FROM events WHERE id = ANY($1::uuid[])`, rawUUIDs(ids))
 	if err != nil {
 		return nil, fmt.Errorf("store: known ids: %w", err)
 	}
@@ -264,7 +264,7 @@ func (s *Store) RecordResults(ctx context.Context, results []Result) ([]Event, e
 		}
 		sorted := append([]uuid.UUID(nil), ids...)
 		slices.SortFunc(sorted, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, sorted); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, rawUUIDs(sorted)); err != nil {
 			return fmt.Errorf("store: lock events: %w", err)
 		}
 		recorded, err := insertAttempts(ctx, tx, results)
@@ -335,7 +335,7 @@ func insertAttempts(ctx context.Context, tx pgx.Tx, results []Result) (map[uuid.
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::timestamptz[], $5::float8[], $6::int[], $7::int[], $8::text[], $9::text[])
 		ON CONFLICT (call_id) DO NOTHING
 		RETURNING call_id`,
-		callIDs, eventIDs, numbers, started, durations, statuses, codes, outcomes, errs)
+		rawUUIDs(callIDs), rawUUIDs(eventIDs), numbers, started, durations, statuses, codes, outcomes, errs)
 	if err != nil {
 		return nil, fmt.Errorf("store: record attempts: %w", err)
 	}
@@ -398,7 +398,7 @@ func updateStates(ctx context.Context, tx pgx.Tx, results []Result) ([]Event, er
 			updated_at      = now()
 		FROM decided d WHERE e.id = d.id
 		RETURNING `+columns("e."),
-		ids, states, calls, budget, next, codes, errs)
+		rawUUIDs(ids), states, calls, budget, next, codes, errs)
 	if err != nil {
 		return nil, fmt.Errorf("store: record results: %w", err)
 	}
@@ -407,6 +407,17 @@ func updateStates(ctx context.Context, tx pgx.Tx, results []Result) ([]Event, er
 		return nil, fmt.Errorf("store: record results: %w", err)
 	}
 	return out, nil
+}
+
+// rawUUIDs hands pgx the ids as [16]byte, which it encodes as binary
+// uuids directly; uuid.UUID goes through driver.Valuer and a string per id
+// (a tenth of ingest's CPU in the profile).
+func rawUUIDs(ids []uuid.UUID) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
 }
 
 func int32Ptr(p *int) *int32 {
