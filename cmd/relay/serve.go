@@ -111,7 +111,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 				"postgres": m.Store.Ping,
 				"nats":     m.Bus.Ping,
 			},
-			Connected: m.Bus.Conn.IsConnected,
+			Connected: m.Bus.Connected,
 			Logger:    m.Logger,
 			Metrics:   m.Metrics,
 		}, m.Bus.JS, m.Store)

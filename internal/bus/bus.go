@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -68,9 +69,10 @@ type Options struct {
 type Bus struct {
 	Conn   *nats.Conn
 	JS     jetstream.JetStream
-	srv    *server.Server
-	log    *slog.Logger
-	closed chan struct{}
+	srv       *server.Server
+	log       *slog.Logger
+	closed    chan struct{}
+	connected atomic.Bool
 }
 
 // Open connects to NATS, or starts the embedded server and connects to it
@@ -84,17 +86,24 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	}
 	b := &Bus{log: o.Logger, closed: make(chan struct{})}
 	opts := []nats.Option{
-		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
+		nats.ClosedHandler(func(*nats.Conn) {
+			b.connected.Store(false)
+			close(b.closed)
+		}),
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.connected.Store(false)
 			if err != nil {
 				o.Logger.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { o.Logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.connected.Store(true)
+			o.Logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			o.Logger.Warn("nats async error", "err", err)
 		}),
@@ -115,6 +124,7 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		return nil, fmt.Errorf("bus: connect to nats: %w", err)
 	}
 	b.Conn = nc
+	b.connected.Store(nc.IsConnected())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		b.Close()
@@ -213,6 +223,10 @@ func (b *Bus) EnsureConsumer(ctx context.Context, o ConsumerOptions) (jetstream.
 	}
 	return c, nil
 }
+
+// Connected reports whether the connection is up, without taking the
+// connection's lock: ingest asks on every request.
+func (b *Bus) Connected() bool { return b.connected.Load() }
 
 // Ping checks the connection and that JetStream answers.
 func (b *Bus) Ping(ctx context.Context) error {

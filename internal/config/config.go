@@ -177,7 +177,7 @@ func Defaults() Config {
 		RetryBase:         time.Second,
 		RetryMax:          10 * time.Minute,
 		PauseProbe:        time.Minute,
-		WorkerConcurrency: 256,
+		WorkerConcurrency: 512,
 		WorkerBatch:       500,
 		AckWait:           time.Minute,
 		ShutdownTimeout:   30 * time.Second,

@@ -30,7 +30,6 @@ import (
 
 // Publisher is the part of JetStream ingest uses.
 type Publisher interface {
-	Publish(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
 	PublishAsync(subject string, data []byte, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
 }
 
@@ -337,9 +336,25 @@ func (s *Server) publish(ctx context.Context, reg Registration, key string) (*je
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
-	defer cancel()
-	return s.pub.Publish(ctx, bus.RegistrationSubject(reg.Vendor), data, jetstream.WithMsgID(reg.ID.String()))
+	// Asynchronous publish, then wait for our own ack: concurrent requests
+	// share the connection's pipelined acks instead of each making a
+	// request-reply round of its own (measured: less CPU per event).
+	f, err := s.pub.PublishAsync(bus.RegistrationSubject(reg.Vendor), data, jetstream.WithMsgID(reg.ID.String()))
+	if err != nil {
+		return nil, err
+	}
+	timer := time.NewTimer(s.cfg.PublishTimeout)
+	defer timer.Stop()
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	case <-timer.C:
+		return nil, errors.New("timeout waiting for the JetStream ack")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // knownInStore asks PostgreSQL which events it already has, so a repeat
