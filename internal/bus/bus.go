@@ -67,8 +67,8 @@ type Options struct {
 // Bus is a live NATS connection, with the embedded server when relay runs
 // one.
 type Bus struct {
-	Conn   *nats.Conn
-	JS     jetstream.JetStream
+	Conn      *nats.Conn
+	JS        jetstream.JetStream
 	srv       *server.Server
 	log       *slog.Logger
 	closed    chan struct{}

@@ -1,0 +1,65 @@
+// Package workload builds the events every run of the benchmark sends, so
+// that relay, the baselines and the raw publish all move the same bytes.
+package workload
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"relay/internal/bus"
+)
+
+// OccurredAt is the fixed occurred_at of every event.
+const OccurredAt = "2026-11-29T18:00:00Z"
+
+// Metadata is the fixed metadata object of every event.
+const Metadata = `{"app":"signup","campaign":"bench"}`
+
+// MessageID is the message_id of event n of a run with prefix.
+func MessageID(buf []byte, prefix string, n int64) []byte {
+	buf = append(buf, prefix...)
+	buf = append(buf, '-')
+	return strconv.AppendInt(buf, n, 10)
+}
+
+// Event appends the HTTP body of one event (about 140 bytes).
+func Event(buf []byte, prefix string, n int64) []byte {
+	buf = append(buf, `{"vendor":"liasmart","message_id":"`...)
+	buf = MessageID(buf, prefix, n)
+	buf = append(buf, `","status":true,"occurred_at":"`+OccurredAt+`","metadata":`+Metadata+`}`...)
+	return buf
+}
+
+// Batch appends a batch body of size events, numbered n*size .. n*size+size-1.
+func Batch(buf []byte, prefix string, n int64, size int) []byte {
+	buf = append(buf, `{"events":[`...)
+	for i := range size {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = Event(buf, prefix, n*int64(size)+int64(i))
+	}
+	return append(buf, "]}"...)
+}
+
+// EventID is relay's id of a liasmart message (inbound.EventID, repeated
+// here so that the harness builds while inbound is being edited).
+func EventID(messageID string) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:relay:liasmart:"+messageID))
+}
+
+// BusPayload is the JetStream payload relay's ingest publishes for event
+// n, with its Nats-Msg-Id.
+func BusPayload(prefix string, n int64) (data []byte, msgID string) {
+	mid := string(MessageID(nil, prefix, n))
+	id := EventID(mid).String()
+	occurred, _ := time.Parse(time.RFC3339, OccurredAt)
+	data, _ = json.Marshal(bus.Registration{
+		ID: id, Vendor: "liasmart", MessageID: mid, OccurredAt: &occurred,
+		Metadata: json.RawMessage(Metadata), APIKey: "bench", ReceivedAt: time.Now().UTC(),
+	})
+	return data, id
+}
