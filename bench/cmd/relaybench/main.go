@@ -33,6 +33,7 @@ import (
 
 	"relay/bench/internal/baseline"
 	"relay/bench/internal/proc"
+	"relay/internal/config"
 )
 
 type harness struct {
@@ -92,7 +93,7 @@ func main() {
 	flag.StringVar(&h.natsServerBin, "nats-server", "nats-server", "external nats-server binary for the separate-RSS variant")
 	flag.IntVar(&h.backlog, "backlog", 0, "also measure relay's RSS with this many queued events (e.g. 1000000; about 1 min per million)")
 	flag.DurationVar(&h.backlogDrain, "backlog-drain", 30*time.Second, "how long relay drains the -backlog while its RSS is followed")
-	flag.IntVar(&h.workerConcurrent, "worker-concurrency", 256, "RELAY_WORKER_CONCURRENCY relay runs with (its default), for the vendor-bound ceiling")
+	flag.IntVar(&h.workerConcurrent, "worker-concurrency", config.Defaults().WorkerConcurrency, "RELAY_WORKER_CONCURRENCY relay runs with (its default), for the vendor-bound ceiling")
 	flag.BoolVar(&h.keep, "keep", false, "keep the temporary directory (logs, NATS data)")
 	flag.DurationVar(&h.quietBudget, "quiet-wait", 60*time.Second, "total time to wait, before phases, for other processes to leave the machine idle (< 0.25 cores busy)")
 	only := flag.String("only", "", "run only these phases, comma-separated: http,raw,ingest,e2e,ext,backlog (default all)")
