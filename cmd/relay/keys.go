@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"relay/internal/config"
 	"relay/internal/inbound"
 	"relay/internal/store"
 )
@@ -38,11 +37,7 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if (sub == "create" || sub == "revoke") && !keyNameRe.MatchString(*name) {
 		return usageError{fmt.Errorf("%s needs a key name of 1-64 letters, digits, '.', '_' or '-'", sub)}
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: 2})
+	st, cfg, err := openCLIStore(ctx, getenv)
 	if err != nil {
 		return err
 	}

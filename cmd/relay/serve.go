@@ -264,11 +264,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if len(args) > 0 {
 		return usageError{errors.New("migrate takes no arguments")}
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: 2})
+	st, _, err := openCLIStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -283,4 +279,15 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	fmt.Fprintf(stdout, "applied migrations %v\n", applied)
 	return nil
+}
+
+// openCLIStore is how the one-shot commands (migrate, status, keys) reach
+// PostgreSQL: configuration validated as for serve, a small pool.
+func openCLIStore(ctx context.Context, getenv func(string) string) (*store.Store, config.Config, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, cfg, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: 2})
+	return st, cfg, err
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"relay/internal/config"
 	"relay/internal/inbound"
 	"relay/internal/store"
 )
@@ -28,11 +27,7 @@ func cmdStatus(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		id = inbound.EventID(vendor, msgID)
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: 2})
+	st, _, err := openCLIStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
