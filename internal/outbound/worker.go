@@ -23,7 +23,7 @@ import (
 type Store interface {
 	UpsertEvents(ctx context.Context, db store.DBTX, evs []store.NewEvent) ([]store.Event, error)
 	RecordResults(ctx context.Context, results []store.Result) ([]store.Event, error)
-	PauseVendor(ctx context.Context, vendor, reason string) (bool, error)
+	PauseVendor(ctx context.Context, vendor, reason string, alert *store.OutboxMessage) (bool, error)
 	ResumeVendor(ctx context.Context, vendor string) (bool, error)
 	VendorStatuses(ctx context.Context) ([]store.VendorStatus, error)
 }
@@ -669,14 +669,19 @@ func (w *Worker) decide(ctx context.Context, it *item) {
 		it.delay = w.cfg.PauseProbe
 		reason := fmt.Sprintf("vendor code %d: %s", res.Code, res.Code.Meaning())
 		w.setPaused(it.reg.Vendor, reason, true)
-		changed, err := w.store.PauseVendor(ctx, it.reg.Vendor, reason)
+		code := int(res.Code)
+		alert := w.alertMessage(it.reg.Vendor, "credentials_rejected", reason, &code)
+		// The alert is written with the pause, in its transaction, and
+		// also published at once: if that publish fails (NATS away), the
+		// outbox flush (the report poller's tick) delivers it; if both
+		// land, JetStream drops the second by its message id.
+		changed, err := w.store.PauseVendor(ctx, it.reg.Vendor, reason, &alert)
 		if err != nil {
 			log.Error("recording vendor pause", "err", err)
 		}
 		if changed {
-			log.Error("vendor rejected our credentials; paused", "code", int(res.Code))
-			code := int(res.Code)
-			w.alert(ctx, it.reg.Vendor, "credentials_rejected", reason, &code)
+			log.Error("vendor rejected our credentials; paused", "code", code)
+			w.publishAlert(ctx, alert)
 		}
 	case Retry:
 		spent := it.event.BudgetUsed + 1
@@ -693,12 +698,20 @@ func (w *Worker) decide(ctx context.Context, it *item) {
 	}
 }
 
-func (w *Worker) alert(ctx context.Context, vendor, kind, msg string, code *int) {
+func (w *Worker) alertMessage(vendor, kind, msg string, code *int) store.OutboxMessage {
 	data, _ := json.Marshal(bus.Alert{Vendor: vendor, Kind: kind, Message: msg, Code: code, At: w.cfg.Now().UTC()})
+	return store.OutboxMessage{Subject: bus.AlertSubject(vendor), MsgID: "alert:" + uuid.NewString(), Payload: data}
+}
+
+func (w *Worker) alert(ctx context.Context, vendor, kind, msg string, code *int) {
+	w.publishAlert(ctx, w.alertMessage(vendor, kind, msg, code))
+}
+
+func (w *Worker) publishAlert(ctx context.Context, m store.OutboxMessage) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := w.js.Publish(ctx, bus.AlertSubject(vendor), data); err != nil {
-		w.log.Error("publishing alert", "vendor", vendor, "kind", kind, "err", err)
+	if _, err := w.js.Publish(ctx, m.Subject, m.Payload, jetstream.WithMsgID(m.MsgID)); err != nil {
+		w.log.Error("publishing alert", "subject", m.Subject, "err", err)
 	}
 }
 

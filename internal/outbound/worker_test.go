@@ -249,6 +249,13 @@ func TestWorkerPausesOnRejectedCredentialsAndResumes(t *testing.T) {
 	if err != nil || len(statuses) != 1 || !statuses[0].Paused {
 		t.Fatalf("vendor status %+v, %v; want liasmart paused", statuses, err)
 	}
+	// The alert is also in the outbox, written with the pause, so a failed
+	// publish is delivered later under the same message id.
+	var outboxed int
+	if err := bd.st.Pool().QueryRow(context.Background(),
+		`SELECT count(*) FROM outbox WHERE subject = 'relay.alerts.liasmart' AND msg_id LIKE 'alert:%'`).Scan(&outboxed); err != nil || outboxed != 1 {
+		t.Errorf("outbox holds %d credentials alerts (err %v), want 1", outboxed, err)
+	}
 	// No more than one call per batch reaches a paused vendor: the first
 	// rejection pauses the rest of the batch's calls in flight at most.
 	calls := len(bd.fake.Calls())

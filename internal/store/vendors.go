@@ -18,17 +18,29 @@ type VendorStatus struct {
 
 // PauseVendor marks vendor paused. changed is true only for the call that
 // moved it from running to paused, so exactly one alert is raised per pause
-// however many workers see the rejection.
-func (s *Store) PauseVendor(ctx context.Context, vendor, reason string) (changed bool, err error) {
-	tag, err := s.pool.Exec(ctx, `
-		INSERT INTO vendor_status (vendor, paused, reason, paused_at, updated_at)
-		VALUES ($1, true, $2, now(), now())
-		ON CONFLICT (vendor) DO UPDATE SET paused = true, reason = $2, paused_at = now(), updated_at = now()
-		WHERE NOT vendor_status.paused`, vendor, reason)
+// however many workers see the rejection; that alert, when given, is
+// written to the outbox in the same transaction, so it is not lost if
+// publishing it fails.
+func (s *Store) PauseVendor(ctx context.Context, vendor, reason string, alert *OutboxMessage) (changed bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO vendor_status (vendor, paused, reason, paused_at, updated_at)
+			VALUES ($1, true, $2, now(), now())
+			ON CONFLICT (vendor) DO UPDATE SET paused = true, reason = $2, paused_at = now(), updated_at = now()
+			WHERE NOT vendor_status.paused`, vendor, reason)
+		if err != nil {
+			return err
+		}
+		changed = tag.RowsAffected() == 1
+		if changed && alert != nil {
+			return s.EnqueueOutbox(ctx, tx, *alert)
+		}
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("store: pause vendor: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return changed, nil
 }
 
 // ResumeVendor clears a pause; changed reports whether it was paused.
