@@ -74,6 +74,10 @@ type Config struct {
 	// is not, ingest answers 503 at once instead of waiting out
 	// PublishTimeout.
 	Connected func() bool
+	// ReadTimeout bounds reading one request, headers and body, so a
+	// client sending slowly (slowloris) cannot hold a connection; default
+	// 10s.
+	ReadTimeout time.Duration
 	// Ready checks, by name, for /readyz.
 	Ready   map[string]Check
 	Logger  *slog.Logger
@@ -115,6 +119,9 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 10 * time.Second
+	}
 	s := &Server{
 		cfg: cfg, pub: pub, events: events,
 		keys:       NewKeyRing(cfg.APIKeys),
@@ -138,7 +145,7 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 		AppName:               "relay",
 		DisableStartupMessage: true,
 		BodyLimit:             MaxBatchBody,
-		ReadTimeout:           10 * time.Second,
+		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           120 * time.Second,
 		ReadBufferSize:        16 << 10,
