@@ -232,33 +232,10 @@ func storedReports(t *testing.T, url string) []bus.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, bus.StreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject := bus.ReportSubject("laaffic")
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := int(info.State.Subjects[subject])
-	if n == 0 {
-		return nil
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []bus.Report
-	for msg := range batch.Messages() {
+	for _, data := range testenv.Stored(t, js, bus.ReportSubject("laaffic")) {
 		var rep bus.Report
-		if err := json.Unmarshal(msg.Data(), &rep); err != nil {
+		if err := json.Unmarshal(data, &rep); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, rep)
