@@ -134,9 +134,7 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 	for _, v := range cfg.Vendors {
 		s.vendors[v] = true
 	}
-	if events != nil {
-		s.lookup = newKnownLookup(events, cfg.LookupTimeout, cfg.Logger)
-	}
+	s.lookup = newKnownLookup(events, cfg.LookupTimeout, cfg.Logger)
 	if cfg.AdminToken != "" {
 		d := Digest(cfg.AdminToken)
 		s.adminDigest = d[:]
@@ -304,7 +302,7 @@ func (s *Server) postRegistration(c *fiber.Ctx) error {
 		s.m.IngestEvents.WithLabelValues(reg.Vendor, "unavailable").Inc()
 		return errUnavailable("the event bus is unreachable; nothing was accepted, retry")
 	}
-	dup := s.knownInStore(ctx, []uuid.UUID{reg.ID})[reg.ID]
+	dup := s.lookup.known(ctx, []uuid.UUID{reg.ID})[reg.ID]
 	if !dup {
 		ack, err := s.publish(ctx, reg, key)
 		if err != nil {
@@ -364,14 +362,6 @@ func (s *Server) publish(ctx context.Context, reg Registration, key string) (*je
 	}
 }
 
-// knownInStore asks PostgreSQL which events it already has, so a repeat
-// after the JetStream dedup window still answers duplicate. It is an
-// optimisation, not a guard: on error or timeout it knows nothing and the
-// worker recognises the repeat instead.
-func (s *Server) knownInStore(ctx context.Context, ids []uuid.UUID) map[uuid.UUID]bool {
-	return s.lookup.known(ctx, ids)
-}
-
 type batchItem struct {
 	*accepted
 	Error *Problem `json:"error,omitempty"`
@@ -401,7 +391,7 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 			ids = append(ids, regs[i].ID)
 		}
 	}
-	known := s.knownInStore(ctx, ids)
+	known := s.lookup.known(ctx, ids)
 
 	type pending struct {
 		i int
