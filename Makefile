@@ -4,8 +4,6 @@ GO    ?= go
 BIN   := bin/relay
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-STATICCHECK_VERSION ?= 2026.2.2
-GOBIN := $(shell $(GO) env GOPATH)/bin
 
 # make run: embedded NATS (no server needed) and the local PostgreSQL; the
 # database is created if missing. Override any RELAY_* variable in the
@@ -38,8 +36,7 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	$(GOBIN)/staticcheck ./...
+	$(GO) tool staticcheck ./...
 
 unit:
 	$(GO) test -race -count=1 -timeout 8m ./...
@@ -55,7 +52,7 @@ fuzz:
 # make vuln needs the network to reach the Go vulnerability database; it is
 # not part of make test or CI for that reason.
 vuln:
-	$(GO) run golang.org/x/vuln/cmd/govulncheck@latest ./...
+	$(GO) tool govulncheck ./...
 
 # make chaos: the full chaos suite (about 3-4 min): relay as real processes,
 # a private PostgreSQL cluster and a nats-server, killed and restarted under
