@@ -63,6 +63,10 @@ type Fake struct {
 	calls     []Call
 	confirmed map[string]int // 1000 answers per message_id
 	problems  []string
+	// inFlight counts the calls being answered per message_id; overlaps
+	// names those that ever had two at once (relay's claim forbids it).
+	inFlight map[string]int
+	overlaps map[string]int
 }
 
 // New returns a fake with opts.
@@ -70,7 +74,7 @@ func New(opts Options) *Fake {
 	if opts.Path == "" {
 		opts.Path = "/api/CTrack"
 	}
-	return &Fake{opts: opts, confirmed: map[string]int{}}
+	return &Fake{opts: opts, confirmed: map[string]int{}, inFlight: map[string]int{}, overlaps: map[string]int{}}
 }
 
 // NewServer starts the fake on a local port for the test's lifetime and
@@ -142,7 +146,19 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.n++
 	n := f.n
+	f.inFlight[messageID]++
+	if c := f.inFlight[messageID]; c > 1 {
+		f.overlaps[messageID] = max(f.overlaps[messageID], c)
+	}
 	f.mu.Unlock()
+	// The call is in flight from its arrival to its answer (or reset).
+	defer func() {
+		f.mu.Lock()
+		if f.inFlight[messageID]--; f.inFlight[messageID] == 0 {
+			delete(f.inFlight, messageID)
+		}
+		f.mu.Unlock()
+	}()
 
 	var reply *Reply
 	if f.opts.Script != nil {
@@ -270,6 +286,19 @@ func (f *Fake) ConfirmedIDs() map[string]int {
 	defer f.mu.Unlock()
 	m := make(map[string]int, len(f.confirmed))
 	for k, v := range f.confirmed {
+		m[k] = v
+	}
+	return m
+}
+
+// Overlaps returns the message_ids that ever had two or more calls in
+// flight at once, with the most seen together. relay claims an event in
+// PostgreSQL before calling, so this stays empty.
+func (f *Fake) Overlaps() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := make(map[string]int, len(f.overlaps))
+	for k, v := range f.overlaps {
 		m[k] = v
 	}
 	return m
