@@ -14,6 +14,7 @@ func (m *Main) openOps(ctx context.Context) error {
 	if m.Server == nil {
 		return nil
 	}
-	m.Server.SetAdmin(ops.New(ops.Config{Store: m.Store, JS: m.Bus.JS, Metrics: m.Metrics, Logger: m.Logger}))
+	m.Server.SetAdmin(ops.New(ops.Config{Store: m.Store, JS: m.Bus.JS, Metrics: m.Metrics, Logger: m.Logger,
+		Nudge: m.Outbox.Nudge}))
 	return nil
 }

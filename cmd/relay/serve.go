@@ -8,13 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"relay/internal/bus"
 	"relay/internal/config"
 	"relay/internal/inbound"
 	"relay/internal/metrics"
+	"relay/internal/monitor"
 	"relay/internal/outbound"
 	"relay/internal/store"
 	"relay/internal/vendors/liasmart"
@@ -31,6 +35,12 @@ type Main struct {
 	Bus    *bus.Bus
 	Server *inbound.Server
 	Worker *outbound.Worker
+	// Outbox publishes what commits wrote to the outbox (alerts,
+	// re-drives of replays and resumes); every process runs one.
+	Outbox *monitor.Publisher
+	// Reconciler re-drives owed events from PostgreSQL (worker roles;
+	// one replica at a time holds its lease).
+	Reconciler *outbound.Reconciler
 
 	// background runs alongside the server and the worker until shutdown
 	// (key reload, pollers, ...); each returns when its context ends.
@@ -76,6 +86,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if _, err = m.Bus.EnsureStream(ctx, bus.StreamOptions{Duplicates: cfg.DedupWindow, MaxAge: cfg.StreamMaxAge}); err != nil {
 		return err
 	}
+
+	m.Outbox = monitor.NewPublisher(m.Store, m.Bus.JS, m.Logger)
+	m.background = append(m.background, func(ctx context.Context) { m.Outbox.Run(ctx, time.Second) })
 
 	confirmers := map[string]outbound.Confirmer{"liasmart": nil}
 	if cfg.Liasmart.Configured() {
@@ -140,16 +153,34 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 		m.Worker = outbound.NewWorker(outbound.Config{
-			Confirmers:  confirmers,
-			MaxAttempts: cfg.MaxAttempts,
-			Backoff:     outbound.Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
-			PauseProbe:  cfg.PauseProbe,
-			Concurrency: cfg.WorkerConcurrency,
-			Batch:       cfg.WorkerBatch,
-			AckWait:     cfg.AckWait,
-			Logger:      m.Logger,
-			Metrics:     m.Metrics,
+			Confirmers:       confirmers,
+			MaxAttempts:      cfg.MaxAttempts,
+			Backoff:          outbound.Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax, Schedule: cfg.RetrySchedule},
+			PauseProbe:       cfg.PauseProbe,
+			BreakerThreshold: cfg.BreakerThreshold,
+			VendorTimeout:    cfg.VendorTimeout,
+			Concurrency:      cfg.WorkerConcurrency,
+			Batch:            cfg.WorkerBatch,
+			AckWait:          cfg.AckWait,
+			Nudge:            m.Outbox.Nudge,
+			Logger:           m.Logger,
+			Metrics:          m.Metrics,
 		}, m.Store, m.Bus.JS, consumer)
+		var callable []string
+		for vendor, c := range confirmers {
+			if c != nil {
+				callable = append(callable, vendor)
+			}
+		}
+		m.Reconciler = outbound.NewReconciler(outbound.ReconcilerConfig{
+			Vendors: callable, Probe: cfg.PauseProbe,
+			// Past the consumer's redelivery, so a message that is merely
+			// slow is not doubled: under a minute in all with the default.
+			Grace:  max(30*time.Second, cfg.AckWait+5*time.Second),
+			Holder: holderName(),
+			Nudge:  m.Outbox.Nudge, Logger: m.Logger, Metrics: m.Metrics,
+		}, m.Store)
+		m.background = append(m.background, m.Reconciler.Run)
 	}
 	if err := m.openOps(ctx); err != nil {
 		return err
@@ -219,7 +250,14 @@ func (m *Main) Run(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-shutdownCtx.Done():
-		m.Logger.Warn("shutdown timeout; unfinished messages will be redelivered")
+		// The batches in hand give up (calls cancelled, claims left to run
+		// out, messages redelivered); the store is closed only once they
+		// have, never under them.
+		m.Logger.Warn("shutdown timeout; abandoning the batches in hand, their messages will be redelivered")
+		if m.Worker != nil {
+			m.Worker.Abort()
+		}
+		<-done
 	}
 	m.Close()
 	return runErr
@@ -290,4 +328,11 @@ func openCLIStore(ctx context.Context, getenv func(string) string) (*store.Store
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: 2})
 	return st, cfg, err
+}
+
+// holderName names this process in leases: host, pid and a random suffix,
+// so two processes never share one.
+func holderName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), uuid.NewString()[:8])
 }

@@ -3,6 +3,8 @@ package bus
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Registration is the payload of relay.registrations.<vendor>: an event
@@ -39,6 +41,13 @@ type Alert struct {
 	Message string    `json:"message"`
 	Code    *int      `json:"code,omitempty"`
 	At      time.Time `json:"at"`
+}
+
+// AlertMessage is an alert ready for the outbox: its subject, a fresh
+// Nats-Msg-Id and its payload.
+func AlertMessage(a Alert) (subject, msgID string, payload []byte) {
+	payload, _ = json.Marshal(a)
+	return AlertSubject(a.Vendor), "alert:" + uuid.NewString(), payload
 }
 
 // LowBalanceAlert is the payload of relay.alerts.<vendor> with kind

@@ -128,6 +128,11 @@ type Config struct {
 	MaxAttempts int
 	RetryBase   time.Duration
 	RetryMax    time.Duration
+	// RetrySchedule, when set, replaces base/max with explicit delays.
+	RetrySchedule []time.Duration
+	// BreakerThreshold: consecutive transient failures (fleet-wide) that
+	// pause a vendor as unavailable; 0 turns the breaker off.
+	BreakerThreshold int
 	// PauseProbe is how often a paused vendor is tried again with one event,
 	// so that fixed credentials resume traffic without an operator.
 	PauseProbe time.Duration
@@ -174,6 +179,7 @@ func Defaults() Config {
 		ReportTTL:         24 * time.Hour,
 		VendorTimeout:     10 * time.Second,
 		MaxAttempts:       8,
+		BreakerThreshold:  20,
 		RetryBase:         time.Second,
 		RetryMax:          10 * time.Minute,
 		PauseProbe:        time.Minute,
@@ -272,6 +278,19 @@ func Load(getenv func(string) string) (Config, error) {
 	integer("RELAY_REPORT_BATCH", &c.ReportBatch)
 	dur("RELAY_REPORT_TTL", &c.ReportTTL)
 	integer("RELAY_MAX_ATTEMPTS", &c.MaxAttempts)
+	integer("RELAY_BREAKER_THRESHOLD", &c.BreakerThreshold)
+	if v, ok := lookup(getenv, "RELAY_RETRY_SCHEDULE"); ok {
+		c.RetrySchedule = nil
+		for _, part := range strings.Split(v, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(part))
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("RELAY_RETRY_SCHEDULE=%q: want positive durations separated by commas, e.g. 5s,1m,5m", v))
+				c.RetrySchedule = nil
+				break
+			}
+			c.RetrySchedule = append(c.RetrySchedule, d)
+		}
+	}
 	dur("RELAY_RETRY_BASE", &c.RetryBase)
 	dur("RELAY_RETRY_MAX", &c.RetryMax)
 	dur("RELAY_PAUSE_PROBE", &c.PauseProbe)
@@ -396,6 +415,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAttempts < 1 {
 		bad("RELAY_MAX_ATTEMPTS=%d: must be at least 1", c.MaxAttempts)
+	}
+	if c.BreakerThreshold < 0 {
+		bad("RELAY_BREAKER_THRESHOLD=%d: must be 0 (off) or more", c.BreakerThreshold)
 	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
 		bad("RELAY_RETRY_BASE=%s, RELAY_RETRY_MAX=%s: want 0 < base <= max", c.RetryBase, c.RetryMax)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"relay/internal/inbound"
+	"relay/internal/monitor"
 	"relay/internal/ops"
 	"relay/internal/store"
 	"relay/internal/testenv"
@@ -337,6 +338,11 @@ func TestAdminReplayListing(t *testing.T) {
 	ev, err := st.Event(context.Background(), ids[1])
 	if err != nil || ev.State != store.StatePending || ev.BudgetUsed != 0 || ev.Attempts != 1 || ev.LastError == nil {
 		t.Errorf("replayed event %+v %v", ev, err)
+	}
+	// The re-drive was committed to the outbox with the reset; the
+	// process's outbox publisher sends it.
+	if n, err := monitor.NewPublisher(st, e.js, quietLogger()).Flush(context.Background()); err != nil || n != 1 {
+		t.Fatalf("outbox flush: %d, %v; want the replay's re-drive", n, err)
 	}
 	last := e.lastRegistration(t)
 	if got := last.Header.Get("Nats-Msg-Id"); got != ids[1].String()+":replay:"+res.ReplayID {

@@ -19,6 +19,15 @@ type Metrics struct {
 	VendorCalls    *prometheus.HistogramVec // vendor, code
 	Retries        *prometheus.CounterVec   // vendor
 	VendorPaused   *prometheus.GaugeVec     // vendor
+	// VendorPausedKind says why: kind credentials, unavailable (breaker)
+	// or unconfigured (no credentials in this process).
+	VendorPausedKind *prometheus.GaugeVec // vendor, kind
+	// ClaimsBusy counts messages left alone because another batch held
+	// their event's claim.
+	ClaimsBusy *prometheus.CounterVec // vendor
+	// Redriven counts events sent back to the workers from PostgreSQL, by
+	// why (reconciler, replay, resume).
+	Redriven       *prometheus.CounterVec // reason
 	ConsumerLag    prometheus.Gauge
 	AckPending     prometheus.Gauge
 	BatchSize      prometheus.Histogram
@@ -59,8 +68,17 @@ func New() *Metrics {
 			Name: "relay_retries_scheduled_total", Help: "Vendor calls scheduled for a retry, by vendor.",
 		}, []string{"vendor"}),
 		VendorPaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "relay_vendor_paused", Help: "1 while a vendor is paused for rejected credentials.",
+			Name: "relay_vendor_paused", Help: "1 while a vendor is paused (rejected credentials, breaker tripped, or no credentials configured).",
 		}, []string{"vendor"}),
+		VendorPausedKind: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "relay_vendor_paused_kind", Help: "1 for the reason a vendor is paused: credentials, unavailable (breaker) or unconfigured.",
+		}, []string{"vendor", "kind"}),
+		ClaimsBusy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_claims_busy_total", Help: "Messages whose event another batch had claimed: left alone, no call made.",
+		}, []string{"vendor"}),
+		Redriven: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_redriven_events_total", Help: "Events sent back to the workers from PostgreSQL, by reason (reconciler).",
+		}, []string{"reason"}),
 		ConsumerLag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "relay_consumer_pending_messages", Help: "Registrations in the stream not yet delivered to a worker.",
 		}),
@@ -83,7 +101,7 @@ func New() *Metrics {
 	m.Replays.WithLabelValues("true")
 	m.Replays.WithLabelValues("false")
 	r.MustRegister(m.IngestRequests, m.IngestLatency, m.IngestEvents, m.Outcomes, m.VendorCalls,
-		m.Retries, m.VendorPaused, m.ConsumerLag, m.AckPending, m.BatchSize,
+		m.Retries, m.VendorPaused, m.VendorPausedKind, m.ClaimsBusy, m.Redriven, m.ConsumerLag, m.AckPending, m.BatchSize,
 		m.Replays, m.ReplayedEvents)
 	m.VendorBalance = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "relay_vendor_balance", Help: "Latest balance reading by vendor and kind (not-allocated JPush quotas are absent).",

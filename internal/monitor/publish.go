@@ -35,6 +35,9 @@ type Publisher struct {
 	Batch int
 	// Timeout bounds the wait for one batch's acks.
 	Timeout time.Duration
+
+	nudge chan struct{}
+	now   func() time.Time
 }
 
 // NewPublisher returns a Publisher of st's outboxes to js.
@@ -42,7 +45,38 @@ func NewPublisher(st *store.Store, js JetStream, log *slog.Logger) *Publisher {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Publisher{st: st, js: js, log: log, Batch: 200, Timeout: 5 * time.Second}
+	return &Publisher{st: st, js: js, log: log, Batch: 200, Timeout: 5 * time.Second,
+		nudge: make(chan struct{}, 1), now: time.Now}
+}
+
+// Nudge asks Run to flush now: a commit just wrote to the outbox (a
+// replay, a resume, a pause alert) and should not wait for the tick.
+func (p *Publisher) Nudge() {
+	select {
+	case p.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// Run flushes every interval and on every Nudge until ctx ends. Every
+// replica runs one: rows being published stay locked, so they share the
+// work, and whatever a dead process wrote is sent by the others.
+func (p *Publisher) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.nudge:
+		}
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if _, err := p.Flush(fctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("flushing the outbox", "err", err)
+		}
+		cancel()
+	}
 }
 
 // Flush publishes everything pending; it returns how many messages went
@@ -56,6 +90,9 @@ func (p *Publisher) Flush(ctx context.Context) (int, error) {
 			data := make([][]byte, len(msgs))
 			for i, m := range msgs {
 				subjects[i], ids[i], data[i] = m.Subject, m.MsgID, m.Payload
+				if m.Event != nil {
+					data[i], _ = json.Marshal(registrationOf(*m.Event, p.now()))
+				}
 			}
 			var done []int64
 			for _, i := range p.publish(subjects, ids, data) {
@@ -193,4 +230,15 @@ func utc(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// registrationOf is the relay.registrations.<vendor> payload that sends e
+// back to the workers (a re-drive: replay, resume, reconciler).
+func registrationOf(e store.Event, now time.Time) bus.Registration {
+	r := bus.Registration{ID: e.ID.String(), Vendor: e.Vendor, MessageID: e.MessageID,
+		OccurredAt: e.OccurredAt, Metadata: e.Metadata, ReceivedAt: now.UTC()}
+	if e.APIKey != nil {
+		r.APIKey = *e.APIKey
+	}
+	return r
 }

@@ -18,19 +18,19 @@ import (
 
 	"relay/internal/bus"
 	"relay/internal/metrics"
-	"relay/internal/outbound"
 	"relay/internal/store"
 	"relay/internal/vendors/liasmart"
 )
 
 // Store is what operations need of PostgreSQL.
 type Store interface {
-	outbound.Resumer
+	ListEvents(ctx context.Context, f store.Filter) ([]store.Event, error)
+	ResumeVendor(ctx context.Context, vendor, subject, tag string, alerts map[string]store.OutboxMessage) (*store.VendorChange, error)
 	Event(ctx context.Context, id uuid.UUID) (store.Event, error)
 	Attempts(ctx context.Context, id uuid.UUID) ([]store.Attempt, error)
 	CountEvents(ctx context.Context) ([]store.StateCount, error)
 	VendorStatuses(ctx context.Context) ([]store.VendorStatus, error)
-	ResetForReplay(ctx context.Context, replayID uuid.UUID, ids []uuid.UUID, force bool) ([]uuid.UUID, error)
+	ResetForReplay(ctx context.Context, replayID uuid.UUID, ids []uuid.UUID, force bool, subjectPrefix string) ([]uuid.UUID, error)
 	ReplayedEvents(ctx context.Context, replayID uuid.UUID) ([]uuid.UUID, error)
 	BeginReplay(ctx context.Context, r store.Replay, stale time.Duration) (store.Replay, error)
 	ReplayProgress(ctx context.Context, id uuid.UUID, matched, replayed int) error
@@ -50,6 +50,9 @@ type Config struct {
 	// StaleReplay is how long a running replay may go without progress
 	// before a retry with its Idempotency-Key takes it over (default 2m).
 	StaleReplay time.Duration
+	// Nudge, when set, is called after a commit that wrote re-drives to
+	// the outbox (a replay, a resume), so the publisher sends them now.
+	Nudge func()
 }
 
 // Service carries out operator requests.
@@ -60,6 +63,7 @@ type Service struct {
 	log   *slog.Logger
 	now   func() time.Time
 	stale time.Duration
+	nudge func()
 }
 
 // New returns a Service.
@@ -76,7 +80,11 @@ func New(cfg Config) *Service {
 	if cfg.StaleReplay <= 0 {
 		cfg.StaleReplay = 2 * time.Minute
 	}
-	return &Service{store: cfg.Store, js: cfg.JS, m: cfg.Metrics, log: cfg.Logger, now: cfg.Now, stale: cfg.StaleReplay}
+	if cfg.Nudge == nil {
+		cfg.Nudge = func() {}
+	}
+	return &Service{store: cfg.Store, js: cfg.JS, m: cfg.Metrics, log: cfg.Logger, now: cfg.Now, stale: cfg.StaleReplay,
+		nudge: cfg.Nudge}
 }
 
 // Errors callers map to answers.
@@ -167,10 +175,16 @@ func (s *Service) ListEvents(ctx context.Context, q Query) (Page, error) {
 
 // VendorState is a vendor's pause state.
 type VendorState struct {
-	Vendor   string     `json:"vendor"`
-	Paused   bool       `json:"paused"`
+	Vendor string `json:"vendor"`
+	Paused bool   `json:"paused"`
+	// Kind says why it is paused: "credentials" (the vendor refused our
+	// credentials) or "unavailable" (the breaker tripped).
+	Kind     string     `json:"kind,omitempty"`
 	Reason   string     `json:"reason,omitempty"`
 	PausedAt *time.Time `json:"paused_at,omitempty"`
+	// Failures is the fleet's count of consecutive transient failures,
+	// which pauses the vendor at RELAY_BREAKER_THRESHOLD.
+	Failures int `json:"consecutive_failures"`
 }
 
 // ConsumerState is the workers' backlog in JetStream.
@@ -225,7 +239,11 @@ func (s *Service) Stats(ctx context.Context) (Stats, error) {
 		return Stats{}, err
 	}
 	for _, v := range statuses {
-		st.Vendors = append(st.Vendors, VendorState{Vendor: v.Vendor, Paused: v.Paused, Reason: v.Reason, PausedAt: utc(v.PausedAt)})
+		vs := VendorState{Vendor: v.Vendor, Paused: v.Paused, Reason: v.Reason, PausedAt: utc(v.PausedAt), Failures: v.Failures}
+		if v.Paused {
+			vs.Kind = v.Kind
+		}
+		st.Vendors = append(st.Vendors, vs)
 	}
 	st.Consumer = s.consumerState(ctx)
 	return st, nil
@@ -306,8 +324,10 @@ type ResumeResult struct {
 	Requeued int `json:"requeued"`
 }
 
-// ResumeVendor lifts a credentials pause (after the credentials were
-// fixed) and sends the vendor's paused events to the workers at once.
+// ResumeVendor lifts a vendor's pause (credentials fixed, or the vendor is
+// known to be back) and sends its paused events to the workers at once:
+// the resume, its alert and the re-drives commit together, through the
+// outbox, so none is lost if this process dies next.
 func (s *Service) ResumeVendor(ctx context.Context, vendor string) (ResumeResult, error) {
 	var v ValidationError
 	if !validName(vendor, 64) {
@@ -316,14 +336,23 @@ func (s *Service) ResumeVendor(ctx context.Context, vendor string) (ResumeResult
 	if err := v.err(); err != nil {
 		return ResumeResult{}, err
 	}
-	resumed, n, err := outbound.ResumeVendor(ctx, s.store, s.js, vendor)
-	if err != nil {
-		return ResumeResult{Vendor: vendor, Resumed: resumed, Requeued: n}, err
+	now := s.now()
+	alerts := map[string]store.OutboxMessage{}
+	for kind, text := range map[string]string{
+		"credentials_accepted": "resumed by an operator (credentials fixed)",
+		"vendor_available":     "resumed by an operator",
+	} {
+		subject, id, data := bus.AlertMessage(bus.Alert{Vendor: vendor, Kind: kind, Message: text, At: now.UTC()})
+		alerts[kind] = store.OutboxMessage{Subject: subject, MsgID: id, Payload: data}
 	}
-	if resumed {
-		s.log.Info("vendor resumed by an operator", "vendor", vendor, "requeued", n)
+	c, err := s.store.ResumeVendor(ctx, vendor, bus.RegistrationSubject(vendor), "resume:"+uuid.NewString(), alerts)
+	if err != nil || c == nil {
+		return ResumeResult{Vendor: vendor}, err
 	}
-	return ResumeResult{Vendor: vendor, Resumed: resumed, Requeued: n}, nil
+	s.nudge()
+	s.m.Redriven.WithLabelValues("resume").Add(float64(c.Redriven))
+	s.log.Info("vendor resumed by an operator", "vendor", vendor, "was", c.Kind, "requeued", c.Redriven)
+	return ResumeResult{Vendor: vendor, Resumed: true, Requeued: c.Redriven}, nil
 }
 
 func utc(t *time.Time) *time.Time {

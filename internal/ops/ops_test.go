@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"relay/internal/bus"
+	"relay/internal/monitor"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -142,44 +143,45 @@ func (e *replayEnv) msgID(t *testing.T, id uuid.UUID) string {
 	return ""
 }
 
-// TestReplayInterruptedIsResumedWithTheSameKey: a replay that reset its
-// events but could not publish them leaves them pending; retrying with the
-// same Idempotency-Key re-sends exactly those, under the same replay id.
-func TestReplayInterruptedIsResumedWithTheSameKey(t *testing.T) {
+// TestReplayWhileTheBusIsDown: a replay commits its events' re-drives to
+// the outbox with the reset, so it succeeds with no stream to publish to;
+// the outbox publisher delivers them, under "<id>:replay:<replay id>", once
+// the bus is there. A retry with the same Idempotency-Key gets the stored
+// answer and sends nothing again.
+func TestReplayWhileTheBusIsDown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newReplayEnv(t, 2)
 	req := ReplayRequest{Filter: &ReplayFilter{State: States{"failed"}}}
-	meta := ReplayMeta{IdempotencyKey: "retry-me"}
+	meta := ReplayMeta{IdempotencyKey: "bus-down"}
 
-	if _, err := e.broken.Replay(ctx, req, meta); err == nil {
-		t.Fatal("replay without a stream succeeded")
+	res, err := e.broken.Replay(ctx, req, meta)
+	if err != nil || res.Replayed != 2 {
+		t.Fatalf("replay with no stream: %+v, %v; want 2 replayed", res, err)
 	}
-	recs, err := e.works.Replays(ctx, 10)
-	if err != nil || len(recs) != 1 || recs[0].Status != store.ReplayFailed || recs[0].Error == "" {
-		t.Fatalf("failed replay record %+v %v", recs, err)
-	}
-	first := recs[0].ReplayID
 	for _, id := range e.ids {
 		if ev, _ := e.st.Event(ctx, id); ev.State != store.StatePending {
-			t.Fatalf("event %s is %s after the interrupted replay, want pending (reset before publish)", id, ev.State)
+			t.Fatalf("event %s is %s after the replay, want pending", id, ev.State)
+		}
+		if got := e.msgID(t, id); got != "" {
+			t.Fatalf("message %q on the stream before the outbox was flushed", got)
 		}
 	}
-
-	// The retry finds no failed event any more (they are pending), yet
-	// sends both: they are the ones the first run reset.
-	res, err := e.works.Replay(ctx, req, meta)
-	if err != nil || res.ReplayID != first || res.Replayed != 2 || res.Repeated {
-		t.Fatalf("resumed replay %+v %v, want replay %s with 2 replayed", res, err, first)
+	pub := monitor.NewPublisher(e.st, e.js, slog.New(slog.DiscardHandler))
+	if n, err := pub.Flush(ctx); err != nil || n != 2 {
+		t.Fatalf("outbox flush: %d, %v; want the 2 re-drives", n, err)
 	}
 	for _, id := range e.ids {
-		if got, want := e.msgID(t, id), id.String()+":replay:"+first; got != want {
+		if got, want := e.msgID(t, id), id.String()+":replay:"+res.ReplayID; got != want {
 			t.Errorf("message id %q, want %q", got, want)
 		}
 	}
 	again, err := e.works.Replay(ctx, req, meta)
-	if err != nil || !again.Repeated || again.ReplayID != first || again.Replayed != 2 {
-		t.Errorf("third call %+v %v, want the stored answer", again, err)
+	if err != nil || !again.Repeated || again.ReplayID != res.ReplayID || again.Replayed != 2 {
+		t.Errorf("repeat %+v %v, want the stored answer", again, err)
+	}
+	if n, err := pub.Flush(ctx); err != nil || n != 0 {
+		t.Errorf("second flush: %d, %v; want nothing more to send", n, err)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"relay/internal/outbound"
+	"relay/internal/bus"
 	"relay/internal/store"
 )
 
@@ -250,7 +250,7 @@ func (s *Service) Replay(ctx context.Context, req ReplayRequest, meta ReplayMeta
 	if err != nil {
 		return ReplayResult{}, err
 	}
-	run := &replayRun{s: s, id: got.ID, tag: "replay:" + got.ID.String(), force: p.req.Force, dry: p.req.DryRun,
+	run := &replayRun{s: s, id: got.ID, force: p.req.Force, dry: p.req.DryRun,
 		already: map[uuid.UUID]bool{}}
 	err = run.execute(ctx, p, got.ID != rec.ID)
 	// The outcome is recorded even when the client has gone away.
@@ -297,7 +297,6 @@ func (s *Service) repeated(rec store.Replay, hash []byte) (ReplayResult, error) 
 type replayRun struct {
 	s          *Service
 	id         uuid.UUID
-	tag        string
 	force, dry bool
 	// already holds the events a resumed replay had reset before.
 	already map[uuid.UUID]bool
@@ -309,17 +308,12 @@ type replayRun struct {
 
 func (r *replayRun) execute(ctx context.Context, p plan, resumed bool) error {
 	if resumed && !r.dry {
-		// An earlier run of this replay stopped somewhere between reset and
-		// publish: send again what it reset (copies already sent collapse
-		// in JetStream, and a worker acks an event already final unsent).
+		// An earlier run of this replay stopped part way: what it reset is
+		// in the outbox already (written with the reset), so it is only
+		// counted, not reset again.
 		ids, err := r.s.store.ReplayedEvents(ctx, r.id)
 		if err != nil {
 			return err
-		}
-		if len(ids) > 0 {
-			if _, err := outbound.Requeue(ctx, r.s.store, r.s.js, store.Filter{IDs: ids}, r.tag); err != nil {
-				return err
-			}
 		}
 		for _, id := range ids {
 			r.already[id] = true
@@ -384,7 +378,7 @@ func (r *replayRun) page(ctx context.Context, evs []store.Event) error {
 	if r.dry || len(candidates) == 0 {
 		return nil
 	}
-	reset, err := r.s.store.ResetForReplay(ctx, r.id, candidates, r.force)
+	reset, err := r.s.store.ResetForReplay(ctx, r.id, candidates, r.force, bus.RegistrationsPrefix)
 	if err != nil {
 		return err
 	}
@@ -401,9 +395,8 @@ func (r *replayRun) page(ctx context.Context, evs []store.Event) error {
 	}
 	if len(reset) > 0 {
 		r.replayed += len(reset)
-		if _, err := outbound.Requeue(ctx, r.s.store, r.s.js, store.Filter{IDs: reset}, r.tag); err != nil {
-			return err
-		}
+		// Written to the outbox with the reset; send them now.
+		r.s.nudge()
 	}
 	return r.s.store.ReplayProgress(ctx, r.id, r.matched, r.replayed)
 }

@@ -34,16 +34,16 @@ type timedStore struct {
 	upsert, record time.Duration
 }
 
-func (t *timedStore) UpsertEvents(ctx context.Context, db store.DBTX, evs []store.NewEvent) ([]store.Event, error) {
+func (t *timedStore) ClaimEvents(ctx context.Context, token uuid.UUID, lease time.Duration, evs []store.NewEvent) ([]store.Claimed, error) {
 	t0 := time.Now()
 	defer func() { t.upsert += time.Since(t0) }()
-	return t.Store.UpsertEvents(ctx, db, evs)
+	return t.Store.ClaimEvents(ctx, token, lease, evs)
 }
 
-func (t *timedStore) RecordResults(ctx context.Context, results []store.Result) ([]store.Event, error) {
+func (t *timedStore) RecordBatch(ctx context.Context, b store.Batch) (store.BatchOutcome, error) {
 	t0 := time.Now()
 	defer func() { t.record += time.Since(t0) }()
-	return t.Store.RecordResults(ctx, results)
+	return t.Store.RecordBatch(ctx, b)
 }
 
 type benchEnv struct {

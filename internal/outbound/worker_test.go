@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"relay/internal/bus"
+	"relay/internal/monitor"
 	"relay/internal/store"
 	"relay/internal/testenv"
 	"relay/internal/vendors/liasmart"
@@ -90,6 +91,8 @@ func (bd *bundle) config(mod func(*Config)) Config {
 		Concurrency:   16,
 		Batch:         50,
 		StatusRefresh: 50 * time.Millisecond,
+		VendorTimeout: time.Second, // the client's
+		Lease:         3 * time.Second,
 		Logger:        quietLogger(),
 	}
 	if mod != nil {
@@ -98,13 +101,29 @@ func (bd *bundle) config(mod func(*Config)) Config {
 	return cfg
 }
 
-// start runs a worker until the test ends or stop is called.
+// start runs a worker until the test ends or stop is called, with what
+// runs beside it in a process: the outbox publisher and the reconciler
+// (short intervals).
 func (bd *bundle) start(t *testing.T, cfg Config, hook func(context.Context) error) (stop func()) {
 	t.Helper()
+	pub := monitor.NewPublisher(bd.st, bd.bus.JS, quietLogger())
+	cfg.Nudge = pub.Nudge
 	w := NewWorker(cfg, bd.st, bd.bus.JS, bd.consumer)
 	w.beforeCommit = hook
+	var vendors []string
+	for v, c := range cfg.Confirmers {
+		if c != nil {
+			vendors = append(vendors, v)
+		}
+	}
+	rec := NewReconciler(ReconcilerConfig{Vendors: vendors, Interval: 50 * time.Millisecond, Grace: 2 * time.Second,
+		Probe: cfg.PauseProbe, Holder: uuid.NewString(), Nudge: pub.Nudge, Logger: quietLogger()}, bd.st)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	var loops sync.WaitGroup
+	loops.Add(2)
+	go func() { defer loops.Done(); pub.Run(ctx, 50*time.Millisecond) }()
+	go func() { defer loops.Done(); rec.Run(ctx) }()
 	go func() { done <- w.Run(ctx) }()
 	var once sync.Once
 	stop = func() {
@@ -113,6 +132,7 @@ func (bd *bundle) start(t *testing.T, cfg Config, hook func(context.Context) err
 			if err := <-done; err != nil {
 				t.Errorf("worker: %v", err)
 			}
+			loops.Wait()
 		})
 	}
 	t.Cleanup(stop)
@@ -263,9 +283,10 @@ func TestWorkerPausesOnRejectedCredentialsAndResumes(t *testing.T) {
 	// Credentials fixed and the vendor resumed by an operator: the paused
 	// events are requeued and go through at once, not after PauseProbe.
 	rejecting.Store(false)
-	resumed, requeued, err := ResumeVendor(context.Background(), bd.st, bd.bus.JS, "liasmart")
-	if err != nil || !resumed || requeued != 3 {
-		t.Fatalf("resume: %v, %d requeued, %v; want true, 3", resumed, requeued, err)
+	change, err := bd.st.ResumeVendor(context.Background(), "liasmart", bus.RegistrationSubject("liasmart"), "resume:test",
+		AlertMessages("liasmart", "", nil, time.Hour, time.Now()))
+	if err != nil || change == nil || change.Redriven != 3 {
+		t.Fatalf("resume: %+v, %v; want 3 events re-driven", change, err)
 	}
 	for _, m := range []string{"p1", "p2", "p3"} {
 		bd.waitState(t, ids[m], store.StateConfirmed)
@@ -273,11 +294,17 @@ func TestWorkerPausesOnRejectedCredentialsAndResumes(t *testing.T) {
 	if calls > 3 {
 		t.Errorf("%d calls while paused, want at most one per event", calls)
 	}
+	// One alert for the pause, one for the resume.
+	testenv.Eventually(t, 5*time.Second, "the credentials_accepted alert", func() bool {
+		bd.mu.Lock()
+		defer bd.mu.Unlock()
+		return len(bd.alerts) == 2 && bd.alerts[1].Kind == "credentials_accepted"
+	})
 	bd.mu.Lock()
 	n := len(bd.alerts)
 	bd.mu.Unlock()
-	if n != 1 {
-		t.Errorf("%d alerts, want exactly one per pause", n)
+	if n != 2 {
+		t.Errorf("%d alerts, want exactly one per pause and one per resume", n)
 	}
 }
 
@@ -296,8 +323,8 @@ func TestWorkerProbeResumesPausedVendor(t *testing.T) {
 	bd.waitState(t, ids["q1"], store.StatePaused)
 	rejecting.Store(false)
 	e := bd.waitState(t, ids["q1"], store.StateConfirmed)
-	if e.BudgetUsed != 1 {
-		t.Errorf("budget used %d, want 1 (only the successful call)", e.BudgetUsed)
+	if e.BudgetUsed != 0 {
+		t.Errorf("budget used %d, want 0 (a probe, even the successful one, spends no budget)", e.BudgetUsed)
 	}
 	testenv.Eventually(t, 5*time.Second, "resume alert", func() bool {
 		bd.mu.Lock()

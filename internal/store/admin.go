@@ -22,7 +22,7 @@ type StateCount struct {
 func (s *Store) CountEvents(ctx context.Context) ([]StateCount, error) {
 	rows, err := s.pool.Query(ctx, `SELECT vendor, state, count(*) FROM events GROUP BY vendor, state ORDER BY vendor, state`)
 	if err != nil {
-		return nil, fmt.Errorf("store: count events: %w", err)
+		return nil, wrap("count events", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (StateCount, error) {
 		var c StateCount
@@ -32,36 +32,50 @@ func (s *Store) CountEvents(ctx context.Context) ([]StateCount, error) {
 		return c, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: count events: %w", err)
+		return nil, wrap("count events", err)
 	}
 	return out, nil
 }
 
 // ResetForReplay gives the events ids a fresh start: state pending, retry
-// budget unspent, no scheduled attempt. attempts keeps counting and
-// last_error stays as the record of what went wrong. Events that succeeded
-// are left alone unless force is set; the check is part of the UPDATE, so
-// an event confirmed since the caller looked is not reset. Each event reset
-// is recorded under replayID in the same statement, and the ids reset are
-// returned.
-func (s *Store) ResetForReplay(ctx context.Context, replayID uuid.UUID, ids []uuid.UUID, force bool) ([]uuid.UUID, error) {
+// budget unspent, no scheduled attempt, a new generation (so a batch in
+// flight with the old one cannot undo the reset). attempts keeps counting
+// and last_error stays as the record of what went wrong. Events that
+// succeeded are left alone unless force is set; the check is part of the
+// UPDATE, so an event confirmed since the caller looked is not reset.
+// Rows are locked in id order, as the workers lock them, so a replay during
+// traffic never deadlocks. In the same statement each event reset is
+// recorded under replayID and written to the outbox, re-driving it to
+// subjectPrefix+vendor: a replay that commits is published even if its
+// process dies next. The ids reset are returned.
+func (s *Store) ResetForReplay(ctx context.Context, replayID uuid.UUID, ids []uuid.UUID, force bool, subjectPrefix string) ([]uuid.UUID, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	rows, err := s.pool.Query(ctx, `
-		WITH r AS (
-			UPDATE events SET state = 'pending', budget_used = 0, next_attempt_at = NULL, updated_at = now()
+		WITH locked AS (
+			SELECT id FROM events
 			WHERE id = ANY($1::uuid[]) AND ($2 OR state NOT IN ('confirmed', 'already_confirmed'))
-			RETURNING id)
-		INSERT INTO replay_events (replay_id, event_id) SELECT $3, id FROM r
+			ORDER BY id FOR UPDATE
+		), r AS (
+			UPDATE events e SET state = 'pending', budget_used = 0, next_attempt_at = NULL,
+				generation = e.generation + 1, redriven_at = now(), updated_at = now()
+			FROM locked WHERE e.id = locked.id AND ($2 OR e.state NOT IN ('confirmed', 'already_confirmed'))
+			RETURNING e.id, e.vendor
+		), ob AS (
+			INSERT INTO outbox (subject, msg_id, event_id)
+			SELECT $4 || r.vendor, r.id::text || ':replay:' || $3::text, r.id FROM r
+			ON CONFLICT (msg_id) DO NOTHING
+		)
+		INSERT INTO replay_events (replay_id, event_id) SELECT $3::uuid, id FROM r
 		ON CONFLICT DO NOTHING
-		RETURNING event_id`, ids, force, replayID)
+		RETURNING event_id`, rawUUIDs(ids), force, replayID, subjectPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("store: reset for replay: %w", err)
+		return nil, wrap("reset for replay", err)
 	}
 	out, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
-		return nil, fmt.Errorf("store: reset for replay: %w", err)
+		return nil, wrap("reset for replay", err)
 	}
 	return out, nil
 }
@@ -70,11 +84,11 @@ func (s *Store) ResetForReplay(ctx context.Context, replayID uuid.UUID, ids []uu
 func (s *Store) ReplayedEvents(ctx context.Context, replayID uuid.UUID) ([]uuid.UUID, error) {
 	rows, err := s.pool.Query(ctx, `SELECT event_id FROM replay_events WHERE replay_id = $1 ORDER BY event_id`, replayID)
 	if err != nil {
-		return nil, fmt.Errorf("store: replayed events: %w", err)
+		return nil, wrap("replayed events", err)
 	}
 	out, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
-		return nil, fmt.Errorf("store: replayed events: %w", err)
+		return nil, wrap("replayed events", err)
 	}
 	return out, nil
 }
@@ -138,14 +152,14 @@ func (s *Store) BeginReplay(ctx context.Context, r Replay, stale time.Duration) 
 		RETURNING `+replayColumns,
 		r.ID, r.IdempotencyKey, r.RequestHash, r.Actor, r.Request, r.DryRun, r.Force, stale.Seconds())
 	if err != nil {
-		return Replay{}, fmt.Errorf("store: begin replay: %w", err)
+		return Replay{}, wrap("begin replay", err)
 	}
 	got, err := pgx.CollectExactlyOneRow(rows, scanReplay)
 	if err == nil {
 		return got, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return Replay{}, fmt.Errorf("store: begin replay: %w", err)
+		return Replay{}, wrap("begin replay", err)
 	}
 	if r.IdempotencyKey == nil {
 		return Replay{}, fmt.Errorf("store: begin replay: no row returned")
@@ -163,7 +177,7 @@ func (s *Store) ReplayProgress(ctx context.Context, id uuid.UUID, matched, repla
 	_, err := s.pool.Exec(ctx, `UPDATE replays SET matched = $2, replayed = $3, updated_at = now() WHERE id = $1`,
 		id, matched, replayed)
 	if err != nil {
-		return fmt.Errorf("store: replay progress: %w", err)
+		return wrap("replay progress", err)
 	}
 	return nil
 }
@@ -179,14 +193,14 @@ func (s *Store) FinishReplay(ctx context.Context, id uuid.UUID, status string, m
 		updated_at = now(), finished_at = now()
 		WHERE id = $1 RETURNING `+replayColumns, id, status, matched, replayed, result, e)
 	if err != nil {
-		return Replay{}, fmt.Errorf("store: finish replay: %w", err)
+		return Replay{}, wrap("finish replay", err)
 	}
 	r, err := pgx.CollectExactlyOneRow(rows, scanReplay)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Replay{}, ErrNotFound
 	}
 	if err != nil {
-		return Replay{}, fmt.Errorf("store: finish replay: %w", err)
+		return Replay{}, wrap("finish replay", err)
 	}
 	return r, nil
 }
@@ -196,14 +210,14 @@ func (s *Store) FinishReplay(ctx context.Context, id uuid.UUID, status string, m
 func (s *Store) ReplayByKey(ctx context.Context, key string) (Replay, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+replayColumns+` FROM replays WHERE idempotency_key = $1`, key)
 	if err != nil {
-		return Replay{}, fmt.Errorf("store: replay: %w", err)
+		return Replay{}, wrap("replay", err)
 	}
 	r, err := pgx.CollectExactlyOneRow(rows, scanReplay)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Replay{}, ErrNotFound
 	}
 	if err != nil {
-		return Replay{}, fmt.Errorf("store: replay: %w", err)
+		return Replay{}, wrap("replay", err)
 	}
 	return r, nil
 }
@@ -215,11 +229,11 @@ func (s *Store) Replays(ctx context.Context, limit int) ([]Replay, error) {
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+replayColumns+` FROM replays ORDER BY created_at DESC, id DESC LIMIT $1`, limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: replays: %w", err)
+		return nil, wrap("replays", err)
 	}
 	out, err := pgx.CollectRows(rows, scanReplay)
 	if err != nil {
-		return nil, fmt.Errorf("store: replays: %w", err)
+		return nil, wrap("replays", err)
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 )
@@ -73,7 +74,7 @@ func (s *Store) RecordBalances(ctx context.Context, db DBTX, vendor string, read
 		SELECT $1, u.kind, u.value::numeric, u.checked_at FROM u
 		ON CONFLICT (vendor, kind) DO UPDATE SET value = EXCLUDED.value, checked_at = EXCLUDED.checked_at`,
 		vendor, kinds, values, checked); err != nil {
-		return nil, fmt.Errorf("store: record balances: %w", err)
+		return nil, wrap("record balances", err)
 	}
 	var low, high []string
 	for i, k := range kinds {
@@ -85,7 +86,7 @@ func (s *Store) RecordBalances(ctx context.Context, db DBTX, vendor string, read
 	}
 	if len(high) > 0 {
 		if _, err := db.Exec(ctx, `UPDATE balances SET below = false WHERE vendor = $1 AND kind = ANY($2) AND below`, vendor, high); err != nil {
-			return nil, fmt.Errorf("store: record balances: %w", err)
+			return nil, wrap("record balances", err)
 		}
 	}
 	if len(low) == 0 {
@@ -93,11 +94,11 @@ func (s *Store) RecordBalances(ctx context.Context, db DBTX, vendor string, read
 	}
 	rows, err := db.Query(ctx, `UPDATE balances SET below = true WHERE vendor = $1 AND kind = ANY($2) AND NOT below RETURNING kind`, vendor, low)
 	if err != nil {
-		return nil, fmt.Errorf("store: record balances: %w", err)
+		return nil, wrap("record balances", err)
 	}
 	crossed, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("store: record balances: %w", err)
+		return nil, wrap("record balances", err)
 	}
 	sort.Strings(crossed)
 	return crossed, nil
@@ -108,11 +109,11 @@ func (s *Store) RecordBalances(ctx context.Context, db DBTX, vendor string, read
 func (s *Store) LatestBalances(ctx context.Context) ([]BalanceReading, error) {
 	rows, err := s.pool.Query(ctx, `SELECT vendor, kind, value::text, checked_at, below FROM balances ORDER BY vendor, kind`)
 	if err != nil {
-		return nil, fmt.Errorf("store: latest balances: %w", err)
+		return nil, wrap("latest balances", err)
 	}
 	out, err := pgx.CollectRows(rows, scanBalance)
 	if err != nil {
-		return nil, fmt.Errorf("store: latest balances: %w", err)
+		return nil, wrap("latest balances", err)
 	}
 	return out, nil
 }
@@ -125,11 +126,11 @@ func (s *Store) BalanceHistory(ctx context.Context, vendor, kind string, limit i
 			SELECT * FROM balance_history WHERE vendor = $1 AND kind = $2 ORDER BY checked_at DESC, id DESC LIMIT $3
 		) h ORDER BY checked_at, id`, vendor, kind, limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: balance history: %w", err)
+		return nil, wrap("balance history", err)
 	}
 	out, err := pgx.CollectRows(rows, scanBalance)
 	if err != nil {
-		return nil, fmt.Errorf("store: balance history: %w", err)
+		return nil, wrap("balance history", err)
 	}
 	return out, nil
 }
@@ -160,7 +161,22 @@ func (s *Store) TryLease(ctx context.Context, name, holder string, now, until ti
 		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, lease_until = EXCLUDED.lease_until
 		WHERE monitor_leases.lease_until <= $3`, name, holder, now, until)
 	if err != nil {
-		return false, fmt.Errorf("store: lease %s: %w", name, err)
+		return false, wrap("lease "+name, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// HoldLease takes the lease name for holder until `until` when it is
+// free, or keeps it when holder already has it: a standing role (the
+// reconciler, the janitor) stays with one replica while that replica
+// lives, and moves when it stops renewing.
+func (s *Store) HoldLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO monitor_leases (name, holder, lease_until) VALUES ($1, $2, $4)
+		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, lease_until = EXCLUDED.lease_until
+		WHERE monitor_leases.lease_until <= $3 OR monitor_leases.holder = EXCLUDED.holder`, name, holder, now, until)
+	if err != nil {
+		return false, wrap("lease "+name, err)
 	}
 	return tag.RowsAffected() == 1, nil
 }
@@ -184,7 +200,7 @@ func (s *Store) SetFlag(ctx context.Context, db DBTX, vendor, flag string, activ
 	}
 	tag, err := db.Exec(ctx, sql, vendor, flag, reason, at)
 	if err != nil {
-		return false, fmt.Errorf("store: set flag %s/%s: %w", vendor, flag, err)
+		return false, wrap("set flag "+vendor+"/"+flag, err)
 	}
 	return tag.RowsAffected() == 1, nil
 }
@@ -197,7 +213,7 @@ func (s *Store) Flag(ctx context.Context, vendor, flag string) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("store: flag %s/%s: %w", vendor, flag, err)
+		return false, wrap("flag "+vendor+"/"+flag, err)
 	}
 	return active, nil
 }
@@ -211,6 +227,10 @@ type OutboxMessage struct {
 	// again.
 	MsgID   string
 	Payload []byte
+	// Event, on a re-drive read back for publishing, is the event to send
+	// to the workers again (Payload is then empty: the publisher builds
+	// the registration from the row as it is when sent).
+	Event *Event
 }
 
 // EnqueueOutbox adds m to the outbox (in db's transaction).
@@ -218,45 +238,88 @@ func (s *Store) EnqueueOutbox(ctx context.Context, db DBTX, m OutboxMessage) err
 	if db == nil {
 		db = s.pool
 	}
+	return enqueueOutbox(ctx, db, m)
+}
+
+func enqueueOutbox(ctx context.Context, db DBTX, m OutboxMessage) error {
 	_, err := db.Exec(ctx, `INSERT INTO outbox (subject, msg_id, payload) VALUES ($1, $2, $3) ON CONFLICT (msg_id) DO NOTHING`,
 		m.Subject, m.MsgID, m.Payload)
-	if err != nil {
-		return fmt.Errorf("store: enqueue outbox: %w", err)
-	}
-	return nil
+	return wrap("enqueue outbox", err)
 }
 
 // PublishOutbox hands up to limit unpublished outbox messages, oldest
 // first, to publish and stamps those whose Seq it returns as published.
 // The rows stay locked (FOR UPDATE SKIP LOCKED) until then, so concurrent
-// publishers take disjoint sets. It returns how many were stamped.
+// publishers take disjoint sets. A re-drive row comes with its event as it
+// is now; one whose event is final by now (or gone) is stamped unsent. It
+// returns how many rows were stamped.
 func (s *Store) PublishOutbox(ctx context.Context, limit int, publish func(ctx context.Context, msgs []OutboxMessage) []int64) (int, error) {
 	var n int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		n = 0
 		rows, err := tx.Query(ctx, `
-			SELECT seq, subject, msg_id, payload FROM outbox WHERE published_at IS NULL
+			SELECT seq, subject, msg_id, payload, event_id FROM outbox WHERE published_at IS NULL
 			ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 		if err != nil {
 			return err
 		}
+		var eventIDs []uuid.UUID
 		msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxMessage, error) {
 			var m OutboxMessage
-			err := row.Scan(&m.Seq, &m.Subject, &m.MsgID, &m.Payload)
+			var eventID *uuid.UUID
+			err := row.Scan(&m.Seq, &m.Subject, &m.MsgID, &m.Payload, &eventID)
+			if eventID != nil {
+				m.Event = &Event{ID: *eventID}
+				eventIDs = append(eventIDs, *eventID)
+			}
 			return m, err
 		})
 		if err != nil || len(msgs) == 0 {
 			return err
+		}
+		if len(eventIDs) > 0 {
+			evs, err := s.events(ctx, tx, eventIDs)
+			if err != nil {
+				return err
+			}
+			byID := make(map[uuid.UUID]*Event, len(evs))
+			for i := range evs {
+				byID[evs[i].ID] = &evs[i]
+			}
+			var stale []int64
+			live := msgs[:0]
+			for _, m := range msgs {
+				if m.Event != nil {
+					m.Event = byID[m.Event.ID]
+					if m.Event == nil || m.Event.State.Final() {
+						stale = append(stale, m.Seq)
+						continue
+					}
+				}
+				live = append(live, m)
+			}
+			msgs = live
+			if len(stale) > 0 {
+				tag, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE seq = ANY($1)`, stale)
+				if err != nil {
+					return err
+				}
+				n += int(tag.RowsAffected())
+			}
+		}
+		if len(msgs) == 0 {
+			return nil
 		}
 		done := publish(ctx, msgs)
 		if len(done) == 0 {
 			return nil
 		}
 		tag, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE seq = ANY($1)`, done)
-		n = int(tag.RowsAffected())
+		n += int(tag.RowsAffected())
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: publish outbox: %w", err)
+		return 0, wrap("publish outbox", err)
 	}
 	return n, nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // ErrExists is returned when a row with the same key already exists.
-var ErrExists = fmt.Errorf("already exists")
+var ErrExists = ErrConflict
 
 // APIKey is a stored ingest key: its name and the SHA-256 of its secret.
 type APIKey struct {
@@ -26,7 +26,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, name string, digest [32]byte) 
 		return fmt.Errorf("store: api key %q: %w", name, ErrExists)
 	}
 	if err != nil {
-		return fmt.Errorf("store: create api key: %w", err)
+		return wrap("create api key", err)
 	}
 	return nil
 }
@@ -36,7 +36,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, name string, digest [32]byte) 
 func (s *Store) RevokeAPIKey(ctx context.Context, name string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL`, name)
 	if err != nil {
-		return fmt.Errorf("store: revoke api key: %w", err)
+		return wrap("revoke api key", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("store: api key %q: %w", name, ErrNotFound)
@@ -49,7 +49,7 @@ func (s *Store) APIKeys(ctx context.Context, all bool) ([]APIKey, error) {
 	rows, err := s.pool.Query(ctx, `SELECT name, digest, created_at, revoked_at FROM api_keys
 		WHERE $1 OR revoked_at IS NULL ORDER BY name`, all)
 	if err != nil {
-		return nil, fmt.Errorf("store: api keys: %w", err)
+		return nil, wrap("api keys", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (APIKey, error) {
 		var k APIKey
@@ -59,7 +59,7 @@ func (s *Store) APIKeys(ctx context.Context, all bool) ([]APIKey, error) {
 		return k, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: api keys: %w", err)
+		return nil, wrap("api keys", err)
 	}
 	return out, nil
 }

@@ -6,7 +6,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -115,11 +114,11 @@ func (s *Store) TrackMessages(ctx context.Context, msgs []NewMessage) ([]bool, e
 		ON CONFLICT DO NOTHING
 		RETURNING id`, ids, vendors, msgIDs, apps, keys, created, expires)
 	if err != nil {
-		return nil, fmt.Errorf("store: track messages: %w", err)
+		return nil, wrap("track messages", err)
 	}
 	inserted, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
-		return nil, fmt.Errorf("store: track messages: %w", err)
+		return nil, wrap("track messages", err)
 	}
 	fresh := make(map[uuid.UUID]bool, len(inserted))
 	for _, id := range inserted {
@@ -139,14 +138,14 @@ func (s *Store) TrackMessages(ctx context.Context, msgs []NewMessage) ([]bool, e
 func (s *Store) Message(ctx context.Context, id uuid.UUID) (Message, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id)
 	if err != nil {
-		return Message{}, fmt.Errorf("store: message: %w", err)
+		return Message{}, wrap("message", err)
 	}
 	m, err := pgx.CollectExactlyOneRow(rows, scanMessage)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Message{}, ErrNotFound
 	}
 	if err != nil {
-		return Message{}, fmt.Errorf("store: message: %w", err)
+		return Message{}, wrap("message", err)
 	}
 	return m, nil
 }
@@ -165,11 +164,11 @@ func (s *Store) ExpireMessages(ctx context.Context, now time.Time, limit int) ([
 		AND status IN ('sending', 'unknown')
 		RETURNING vendor`, now, limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: expire messages: %w", err)
+		return nil, wrap("expire messages", err)
 	}
 	vendors, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("store: expire messages: %w", err)
+		return nil, wrap("expire messages", err)
 	}
 	return vendors, nil
 }
@@ -191,11 +190,11 @@ func (s *Store) ClaimDueMessages(ctx context.Context, vendors []string, now, lea
 		WHERE m.id = due.id AND m.status IN ('sending', 'unknown')
 		RETURNING `+prefixed("m.", messageColumns), vendors, now, leaseUntil, limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: claim due messages: %w", err)
+		return nil, wrap("claim due messages", err)
 	}
 	out, err := pgx.CollectRows(rows, scanMessage)
 	if err != nil {
-		return nil, fmt.Errorf("store: claim due messages: %w", err)
+		return nil, wrap("claim due messages", err)
 	}
 	return out, nil
 }
@@ -266,7 +265,7 @@ func (s *Store) RecordPolls(ctx context.Context, now time.Time, results []PollRe
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: record polls: %w", err)
+		return nil, wrap("record polls", err)
 	}
 	return finalized, nil
 }
@@ -301,7 +300,7 @@ func (s *Store) PublishReports(ctx context.Context, limit int, publish func(ctx 
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: publish reports: %w", err)
+		return 0, wrap("publish reports", err)
 	}
 	return n, nil
 }

@@ -62,11 +62,11 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: migrate: %w", err)
+		return nil, wrap("migrate", err)
 	}
 	defer conn.Release()
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLockID); err != nil {
-		return nil, fmt.Errorf("store: migrate: lock: %w", err)
+		return nil, wrap("migrate: lock", err)
 	}
 	defer func() {
 		// A fresh context: the caller's may be cancelled, and a lock left
@@ -77,16 +77,16 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 		version    integer     PRIMARY KEY,
 		name       text        NOT NULL,
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return nil, fmt.Errorf("store: migrate: %w", err)
+		return nil, wrap("migrate", err)
 	}
 	applied := map[int]bool{}
 	rows, err := conn.Query(ctx, "SELECT version FROM schema_migrations")
 	if err != nil {
-		return nil, fmt.Errorf("store: migrate: %w", err)
+		return nil, wrap("migrate", err)
 	}
 	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
 	if err != nil {
-		return nil, fmt.Errorf("store: migrate: %w", err)
+		return nil, wrap("migrate", err)
 	}
 	for _, v := range versions {
 		applied[v] = true

@@ -14,9 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// ErrNotFound is returned when a looked-up row does not exist.
-var ErrNotFound = errors.New("not found")
-
 // DBTX is what a query needs: a pool or a transaction alike, so the same
 // query runs alone or inside a worker's batch transaction.
 type DBTX interface {
@@ -43,7 +40,7 @@ type Options struct {
 func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("store: parse database url: %w", err)
+		return nil, wrap("parse database url", err)
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
@@ -57,7 +54,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("store: connect: %w", err)
+		return nil, wrap("connect", err)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -83,7 +80,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
-		return fmt.Errorf("store: parse database url: %w", err)
+		return wrap("parse database url", err)
 	}
 	name := cfg.Database
 	if name == "" || name == "postgres" {
@@ -117,28 +114,15 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 func DropDatabase(ctx context.Context, databaseURL string) error {
 	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
-		return fmt.Errorf("store: parse database url: %w", err)
+		return wrap("parse database url", err)
 	}
 	admin := cfg.Copy()
 	admin.Database = "postgres"
 	conn, err := pgx.ConnectConfig(ctx, admin)
 	if err != nil {
-		return fmt.Errorf("store: connect: %w", err)
+		return wrap("connect", err)
 	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{cfg.Database}.Sanitize()+" WITH (FORCE)")
 	return err
-}
-
-func isCode(err error, codes ...string) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	for _, c := range codes {
-		if pgErr.Code == c {
-			return true
-		}
-	}
-	return false
 }

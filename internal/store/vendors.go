@@ -2,71 +2,87 @@ package store
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// VendorStatus is whether relay may call a vendor.
+// VendorStatus is whether relay may call a vendor, for the whole fleet.
 type VendorStatus struct {
-	Vendor   string
-	Paused   bool
+	Vendor string
+	Paused bool
+	// Kind says why it is paused: PauseCredentials or PauseUnavailable.
+	Kind     string
 	Reason   string
 	PausedAt *time.Time
-}
-
-// PauseVendor marks vendor paused. changed is true only for the call that
-// moved it from running to paused, so exactly one alert is raised per pause
-// however many workers see the rejection; that alert, when given, is
-// written to the outbox in the same transaction, so it is not lost if
-// publishing it fails.
-func (s *Store) PauseVendor(ctx context.Context, vendor, reason string, alert *OutboxMessage) (changed bool, err error) {
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO vendor_status (vendor, paused, reason, paused_at, updated_at)
-			VALUES ($1, true, $2, now(), now())
-			ON CONFLICT (vendor) DO UPDATE SET paused = true, reason = $2, paused_at = now(), updated_at = now()
-			WHERE NOT vendor_status.paused`, vendor, reason)
-		if err != nil {
-			return err
-		}
-		changed = tag.RowsAffected() == 1
-		if changed && alert != nil {
-			return s.EnqueueOutbox(ctx, tx, *alert)
-		}
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("store: pause vendor: %w", err)
-	}
-	return changed, nil
-}
-
-// ResumeVendor clears a pause; changed reports whether it was paused.
-func (s *Store) ResumeVendor(ctx context.Context, vendor string) (changed bool, err error) {
-	tag, err := s.pool.Exec(ctx, `
-		UPDATE vendor_status SET paused = false, updated_at = now()
-		WHERE vendor = $1 AND paused`, vendor)
-	if err != nil {
-		return false, fmt.Errorf("store: resume vendor: %w", err)
-	}
-	return tag.RowsAffected() == 1, nil
+	// Failures is the fleet's count of consecutive transient failures.
+	Failures int
+	// ProbeAt is when the last probe slot was taken.
+	ProbeAt *time.Time
 }
 
 // VendorStatuses lists every vendor relay has a status row for.
 func (s *Store) VendorStatuses(ctx context.Context) ([]VendorStatus, error) {
-	rows, err := s.pool.Query(ctx, `SELECT vendor, paused, coalesce(reason, ''), paused_at FROM vendor_status ORDER BY vendor`)
+	rows, err := s.pool.Query(ctx, `SELECT vendor, paused, coalesce(kind, ''), coalesce(reason, ''), paused_at, failures, probe_at
+		FROM vendor_status ORDER BY vendor`)
 	if err != nil {
-		return nil, fmt.Errorf("store: vendor statuses: %w", err)
+		return nil, wrap("vendor statuses", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (VendorStatus, error) {
 		var v VendorStatus
-		err := row.Scan(&v.Vendor, &v.Paused, &v.Reason, &v.PausedAt)
+		err := row.Scan(&v.Vendor, &v.Paused, &v.Kind, &v.Reason, &v.PausedAt, &v.Failures, &v.ProbeAt)
 		return v, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: vendor statuses: %w", err)
+		return nil, wrap("vendor statuses", err)
 	}
 	return out, nil
 }
+
+// TakeProbe takes vendor's probe slot when the vendor is paused and no
+// probe was made within interval, fleet-wide: true means the caller may
+// make one call to learn whether the vendor works again.
+func (s *Store) TakeProbe(ctx context.Context, vendor string, interval time.Duration) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE vendor_status SET probe_at = now()
+		WHERE vendor = $1 AND paused AND (probe_at IS NULL OR probe_at <= now() - $2::bigint * interval '1 millisecond')`,
+		vendor, interval.Milliseconds())
+	if err != nil {
+		return false, wrap("take probe", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// PauseVendor pauses vendor with kind and reason (an operator's or a
+// test's pause; workers pause through RecordBatch) and reports whether it
+// was running.
+func (s *Store) PauseVendor(ctx context.Context, vendor, kind, reason string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO vendor_status AS v (vendor, paused, kind, reason, paused_at, probe_at) VALUES ($1, true, $2, $3, now(), now())
+		ON CONFLICT (vendor) DO UPDATE SET paused = true, kind = $2, reason = $3, paused_at = now(), probe_at = now(), updated_at = now()
+		WHERE NOT v.paused`, vendor, kind, reason)
+	if err != nil {
+		return false, wrap("pause vendor", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ResumeVendor lifts vendor's pause, and in the same transaction writes the
+// alert for the kind lifted (alerts by kind, as in VendorTally) and
+// re-drives every paused event of the vendor to subject through the
+// outbox. It returns nil when the vendor was not paused.
+func (s *Store) ResumeVendor(ctx context.Context, vendor, subject, tag string, alerts map[string]OutboxMessage) (*VendorChange, error) {
+	var c *VendorChange
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		c, err = resumeVendor(ctx, tx, vendor, subject, tag, alerts)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("resume vendor", err)
+	}
+	return c, nil
+}
+
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -74,6 +74,9 @@ type HTTPError struct {
 	StatusCode int
 	// Snippet is the start of the body, with credentials removed.
 	Snippet string
+	// RetryAfter is the vendor's Retry-After (seconds or an HTTP date),
+	// 0 when it sent none or one that does not parse.
+	RetryAfter time.Duration
 }
 
 func (e *HTTPError) Error() string {
@@ -188,7 +191,8 @@ func (c *Client) Confirm(ctx context.Context, messageID string) (Result, error) 
 		return res, c.transportError(ctx, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return res, &HTTPError{StatusCode: resp.StatusCode, Snippet: c.snippet(raw)}
+		return res, &HTTPError{StatusCode: resp.StatusCode, Snippet: c.snippet(raw),
+			RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	code, desc, err := ParseResponse(raw)
 	if err != nil {
@@ -196,6 +200,26 @@ func (c *Client) Confirm(ctx context.Context, messageID string) (Result, error) 
 	}
 	res.Code, res.Description = code, desc
 	return res, nil
+}
+
+// ParseRetryAfter reads a Retry-After header: delay-seconds or an
+// HTTP-date (RFC 9110 10.2.3). It returns 0 for an absent, malformed or
+// past value.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 || secs > 86400*365 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func (c *Client) transportError(ctx context.Context, err error) error {

@@ -1,0 +1,171 @@
+package outbound
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"relay/internal/store"
+	"relay/internal/vendors/liasmart"
+)
+
+// call is one vendor call as made.
+type call struct {
+	res      liasmart.Result
+	err      error
+	started  time.Time
+	duration time.Duration
+	done     time.Time
+	probe    bool
+}
+
+// policy is what decide needs of the configuration.
+type policy struct {
+	maxAttempts int
+	backoff     Backoff
+	probe       time.Duration
+}
+
+// signal is what one call said about the vendor itself.
+type signal int
+
+const (
+	// answered: the vendor answered with an ErrorCode; it is up.
+	answered signal = iota + 1
+	// transient: no answer (5xx, 429, timeout, connection, unreadable).
+	transient
+	// refused: our credentials were refused (1003/1004).
+	refused
+)
+
+// verdict is everything decided about one call: the event's next state
+// for PostgreSQL, and what the call says about the vendor.
+type verdict struct {
+	result   store.Result
+	decision Decision
+	signal   signal
+	delay    time.Duration // the retry's delay, for the log
+}
+
+// decide turns a vendor call into the event's next state. It is pure: the
+// batch applies the verdicts of all its calls in one transaction.
+func decide(p policy, ev store.Event, c call, now time.Time) verdict {
+	decision := Classify(c.res, c.err)
+	attempt := &store.Attempt{
+		CallID: uuid.New(), EventID: ev.ID, Attempt: ev.Attempts + 1,
+		StartedAt: c.started, Duration: c.duration, Outcome: decision.String(),
+	}
+	if c.res.HTTPStatus != 0 {
+		s := c.res.HTTPStatus
+		attempt.HTTPStatus = &s
+	}
+	if c.err == nil {
+		code := int(c.res.Code)
+		attempt.VendorCode = &code
+	}
+	switch {
+	case c.err != nil:
+		attempt.Error = c.err.Error()
+	case decision != Confirmed && decision != AlreadyConfirmed:
+		attempt.Error = fmt.Sprintf("vendor code %d: %s", c.res.Code, c.res.Code.Meaning())
+	}
+	v := verdict{decision: decision, signal: answered}
+	if c.err != nil {
+		v.signal = transient
+	}
+	r := store.Result{EventID: ev.ID, Call: attempt, LastError: attempt.Error, Generation: ev.Generation,
+		// A probe belongs to the vendor, not to the event: it spends no budget.
+		SpendsBudget: decision != Pause && !c.probe}
+	park := func() {
+		next := now.Add(p.probe)
+		r.State, r.NextAttemptAt, r.SpendsBudget = store.StatePaused, &next, false
+	}
+	switch decision {
+	case Confirmed:
+		r.State = store.StateConfirmed
+	case AlreadyConfirmed:
+		r.State = store.StateAlreadyConfirmed
+	case Fail:
+		r.State = store.StateFailed
+	case Pause:
+		v.signal = refused
+		park()
+	case Retry:
+		if c.probe && c.err != nil {
+			// A probe without an answer proves nothing: still paused.
+			park()
+			break
+		}
+		spent := ev.BudgetUsed + 1
+		if spent >= p.maxAttempts {
+			r.State = store.StateFailed
+			// Transient failures only: the store parks the event instead
+			// if the vendor turns out to be down rather than refusing it.
+			r.Exhausted = c.err != nil
+			break
+		}
+		v.delay = p.backoff.After(spent, retryAfter(c.err))
+		next := now.Add(v.delay)
+		r.State, r.NextAttemptAt = store.StateRetrying, &next
+	}
+	v.result = r
+	return v
+}
+
+func retryAfter(err error) time.Duration {
+	var he *liasmart.HTTPError
+	if errors.As(err, &he) && (he.StatusCode == 429 || he.StatusCode == 503) {
+		return he.RetryAfter
+	}
+	return 0
+}
+
+// vendorCall is one call of a batch as the tally sees it.
+type vendorCall struct {
+	vendor string
+	done   time.Time
+	signal signal
+	probe  bool
+	reason string // a refusal's
+	code   int
+}
+
+// tally sums up what a batch's calls said about each vendor, in the order
+// the calls ended: whether the vendor answered, the transient failures
+// since its last answer, a refusal of our credentials, a probe answered.
+func tally(calls []vendorCall, threshold int) []store.VendorTally {
+	slices.SortStableFunc(calls, func(a, b vendorCall) int { return a.done.Compare(b.done) })
+	by := map[string]*store.VendorTally{}
+	var order []string
+	for _, c := range calls {
+		t := by[c.vendor]
+		if t == nil {
+			t = &store.VendorTally{Vendor: c.vendor, Threshold: threshold}
+			by[c.vendor] = t
+			order = append(order, c.vendor)
+		}
+		switch c.signal {
+		case answered:
+			t.Answered, t.Failures = true, 0
+			if c.probe {
+				t.ProbeAnswered = true
+			}
+		case transient:
+			t.Failures++
+		case refused:
+			t.Answered, t.Failures = true, 0
+			if !t.Refused {
+				code := c.code
+				t.Refused, t.Reason, t.Code = true, c.reason, &code
+			}
+		}
+	}
+	out := make([]store.VendorTally, 0, len(order))
+	for _, v := range order {
+		out = append(out, *by[v])
+	}
+	return out
+}

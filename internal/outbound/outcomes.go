@@ -1,0 +1,126 @@
+package outbound
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"relay/internal/bus"
+	"relay/internal/store"
+)
+
+// publishTimeout bounds the wait for a batch's outcome acks.
+const publishTimeout = 10 * time.Second
+
+// AlertMessages are the outbox messages announcing vendor's pause and
+// resume transitions, by kind (credentials_rejected, vendor_unavailable,
+// credentials_accepted, vendor_available); the store writes the one whose
+// transition happens, in the transaction that makes it. code, when set,
+// is the refusal's ErrorCode.
+func AlertMessages(vendor, refusal string, code *int, probe time.Duration, now time.Time) map[string]store.OutboxMessage {
+	msg := func(kind, text string, code *int) store.OutboxMessage {
+		subject, id, data := bus.AlertMessage(bus.Alert{Vendor: vendor, Kind: kind, Message: text, Code: code, At: now.UTC()})
+		return store.OutboxMessage{Subject: subject, MsgID: id, Payload: data}
+	}
+	return map[string]store.OutboxMessage{
+		"credentials_rejected": msg("credentials_rejected", refusal+"; vendor paused, one probe call per "+probe.String(), code),
+		"vendor_unavailable": msg("vendor_unavailable",
+			"vendor not answering (RELAY_BREAKER_THRESHOLD consecutive transient failures); paused, one probe call per "+probe.String(), nil),
+		"credentials_accepted": msg("credentials_accepted", "credentials accepted again; vendor resumed", nil),
+		"vendor_available":     msg("vendor_available", "vendor answering again; resumed", nil),
+	}
+}
+
+// withAlerts gives a tally the alerts and the re-drive subject of the
+// transitions it may cause (built per batch, not per call: cheap).
+func (w *Worker) withAlerts(t *store.VendorTally) {
+	t.RedriveSubject = bus.RegistrationSubject(t.Vendor)
+	t.Alerts = AlertMessages(t.Vendor, t.Reason, t.Code, w.cfg.PauseProbe, w.cfg.Now())
+}
+
+func (w *Worker) logChange(c store.VendorChange) {
+	switch {
+	case c.Paused && c.Kind == store.PauseCredentials:
+		w.log.Error("vendor refused our credentials; paused", "vendor", c.Vendor, "reason", c.Reason)
+	case c.Paused:
+		w.log.Error("vendor unavailable; paused (breaker)", "vendor", c.Vendor, "reason", c.Reason)
+	default:
+		w.log.Info("vendor answers again; resumed", "vendor", c.Vendor, "was", c.Kind, "redriven", c.Redriven)
+	}
+}
+
+func (w *Worker) logVerdict(it *item) {
+	log := w.log.With("event_id", it.event.ID, "vendor", it.reg.Vendor, "attempt", it.result.Call.Attempt)
+	switch it.event.State {
+	case store.StateFailed:
+		log.Warn("event failed for good", "decision", it.verdict.decision.String(), "err", it.result.LastError)
+	case store.StateRetrying:
+		w.m.Retries.WithLabelValues(it.reg.Vendor).Inc()
+		log.Info("vendor call failed; retry scheduled", "err", it.result.LastError, "delay", it.verdict.delay)
+	case store.StatePaused:
+		log.Info("event waits for its paused vendor", "err", it.result.LastError, "probe", it.call.probe)
+	}
+}
+
+// publishOutcomes announces final events and waits for JetStream to store
+// the announcements; an item whose announcement failed is not acked, so its
+// redelivery (seeing the final state) announces it again. The message id
+// makes such repeats collapse within the dedup window. One deadline
+// covers the whole batch: every future is waited for until it passes.
+func (w *Worker) publishOutcomes(ctx context.Context, items map[uuid.UUID]*item, order []uuid.UUID) {
+	type pending struct {
+		it *item
+		f  jetstream.PubAckFuture
+	}
+	var futures []pending
+	for _, id := range order {
+		it := items[id]
+		if !it.ack || !it.event.State.Final() {
+			continue
+		}
+		e := it.event
+		data, _ := json.Marshal(bus.Confirmation{
+			ID: e.ID.String(), Vendor: e.Vendor, MessageID: e.MessageID, Outcome: string(e.State),
+			VendorCode: e.VendorCode, Attempts: e.Attempts, LastError: e.LastError,
+			ConfirmedAt: e.ConfirmedAt, At: e.UpdatedAt.UTC(),
+		})
+		f, err := w.js.PublishAsync(bus.ConfirmationSubject(e.Vendor, string(e.State)), data,
+			// The attempt count tells a new outcome (after a replay) from
+			// the re-announcement of the same one, which dedup collapses.
+			jetstream.WithMsgID(e.ID.String()+":"+string(e.State)+":"+strconv.Itoa(e.Attempts)))
+		if err != nil {
+			w.unpublished(it, err)
+			continue
+		}
+		futures = append(futures, pending{it, f})
+		if it.result != nil { // a fresh outcome, not a redelivery of an old one
+			w.m.Outcomes.WithLabelValues(e.Vendor, string(e.State)).Inc()
+		}
+	}
+	if len(futures) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	for _, p := range futures {
+		select {
+		case <-p.f.Ok():
+		case err := <-p.f.Err():
+			w.unpublished(p.it, err)
+		case <-ctx.Done():
+			w.unpublished(p.it, fmt.Errorf("waiting for the publish ack: %w", errors.Join(ctx.Err(), errors.New("no ack"))))
+		}
+	}
+}
+
+func (w *Worker) unpublished(it *item, err error) {
+	w.log.Warn("publishing outcome failed; will announce on redelivery", "event_id", it.event.ID, "err", err)
+	it.ack = false
+	it.delay = time.Second
+}

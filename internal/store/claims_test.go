@@ -1,0 +1,394 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"relay/internal/store"
+	"relay/internal/testenv"
+)
+
+func newEvent(msg string) store.NewEvent {
+	return store.NewEvent{ID: uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:relay:liasmart:"+msg)), Vendor: "liasmart", MessageID: msg}
+}
+
+func call(id uuid.UUID, n int, code *int) *store.Attempt {
+	return &store.Attempt{CallID: uuid.New(), EventID: id, Attempt: n, StartedAt: time.Now(), VendorCode: code, Outcome: "x"}
+}
+
+func intp(n int) *int { return &n }
+
+// replayID records a replay, as ops does before resetting events.
+func replayID(t *testing.T, st *store.Store) uuid.UUID {
+	t.Helper()
+	r, err := st.BeginReplay(context.Background(), store.Replay{ID: uuid.New(), RequestHash: []byte{1}, Actor: "test",
+		Request: json.RawMessage(`{}`)}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+// TestClaimIsExclusive: a second batch (another replica, another message
+// of the same event) finds the event claimed and may not call; once the
+// first batch records, or its claim runs out, the event is claimable.
+func TestClaimIsExclusive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	ev := newEvent("claim-1")
+	first, second := uuid.New(), uuid.New()
+
+	got, err := st.ClaimEvents(ctx, first, time.Minute, []store.NewEvent{ev})
+	if err != nil || len(got) != 1 || !got[0].Mine || got[0].Event.State != store.StatePending {
+		t.Fatalf("first claim (new event) = %+v, %v; want mine, pending", got, err)
+	}
+	got, err = st.ClaimEvents(ctx, second, time.Minute, []store.NewEvent{ev})
+	if err != nil || len(got) != 1 || got[0].Mine || got[0].Event.ClaimedUntil == nil {
+		t.Fatalf("second claim while held = %+v, %v; want not mine, with the holder's expiry", got, err)
+	}
+	if _, err := st.RecordBatch(ctx, store.Batch{Token: first, Release: []uuid.UUID{ev.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = st.ClaimEvents(ctx, second, 50*time.Millisecond, []store.NewEvent{ev})
+	if err != nil || len(got) != 1 || !got[0].Mine {
+		t.Fatalf("claim after release = %+v, %v; want mine", got, err)
+	}
+	// A crashed holder's claim runs out.
+	testenv.Eventually(t, 5*time.Second, "the crashed batch's claim to run out", func() bool {
+		got, err = st.ClaimEvents(ctx, first, time.Minute, []store.NewEvent{ev})
+		return err == nil && len(got) == 1 && got[0].Mine
+	})
+	// Final events are never claimed.
+	if _, err := st.RecordBatch(ctx, store.Batch{Token: first, Release: []uuid.UUID{ev.ID},
+		Results: []store.Result{{EventID: ev.ID, State: store.StateConfirmed, Call: call(ev.ID, 1, intp(1000))}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = st.ClaimEvents(ctx, second, time.Minute, []store.NewEvent{ev})
+	if err != nil || len(got) != 1 || got[0].Mine || got[0].Event.State != store.StateConfirmed {
+		t.Fatalf("claim of a confirmed event = %+v, %v; want not mine, confirmed", got, err)
+	}
+}
+
+// TestClaimRaceOneWinner: many batches claim the same events at once;
+// each event is claimed by exactly one.
+func TestClaimRaceOneWinner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	var evs []store.NewEvent
+	for i := range 50 {
+		evs = append(evs, newEvent(fmt.Sprintf("race-%d", i)))
+	}
+	const batches = 8
+	wins := make([]map[uuid.UUID]bool, batches)
+	var wg sync.WaitGroup
+	for b := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := st.ClaimEvents(ctx, uuid.New(), time.Minute, evs)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			wins[b] = map[uuid.UUID]bool{}
+			for _, c := range got {
+				if c.Mine {
+					wins[b][c.Event.ID] = true
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range evs {
+		n := 0
+		for b := range batches {
+			if wins[b][e.ID] {
+				n++
+			}
+		}
+		if n > 1 {
+			t.Errorf("event %s claimed by %d batches at once", e.MessageID, n)
+		}
+	}
+}
+
+// TestReplayIsNotUndoneByABatchInFlight: a batch claimed an event, a
+// replay reset it meanwhile, then the batch records a failure decided from
+// the old budget. The call is recorded; the reset stands.
+func TestReplayIsNotUndoneByABatchInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	ev := newEvent("replay-in-flight")
+	token := uuid.New()
+	got, err := st.ClaimEvents(ctx, token, time.Minute, []store.NewEvent{ev})
+	if err != nil || !got[0].Mine {
+		t.Fatal(got, err)
+	}
+	gen := got[0].Event.Generation
+	reset, err := st.ResetForReplay(ctx, replayID(t, st), []uuid.UUID{ev.ID}, false, "relay.registrations.")
+	if err != nil || len(reset) != 1 {
+		t.Fatalf("reset = %v, %v", reset, err)
+	}
+	out, err := st.RecordBatch(ctx, store.Batch{Token: token, Release: []uuid.UUID{ev.ID}, Results: []store.Result{{
+		EventID: ev.ID, State: store.StateFailed, SpendsBudget: true, Generation: gen, LastError: "budget spent",
+		Call: call(ev.ID, 1, nil)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := out.Events[0]
+	if e.State != store.StatePending || e.BudgetUsed != 0 || e.Attempts != 1 || e.ClaimedUntil != nil {
+		t.Fatalf("after the stale result: state %s budget %d attempts %d claimed %v; want pending, 0, 1, released",
+			e.State, e.BudgetUsed, e.Attempts, e.ClaimedUntil)
+	}
+	// A success is a fact whatever the generation: it lands.
+	got, _ = st.ClaimEvents(ctx, token, time.Minute, []store.NewEvent{ev})
+	out, err = st.RecordBatch(ctx, store.Batch{Token: token, Release: []uuid.UUID{ev.ID}, Results: []store.Result{{
+		EventID: ev.ID, State: store.StateConfirmed, Generation: gen, Call: call(ev.ID, 2, intp(1000))}}})
+	if err != nil || out.Events[0].State != store.StateConfirmed {
+		t.Fatalf("stale success: %+v, %v; want confirmed", out.Events, err)
+	}
+	// The replay's message is in the outbox, written with the reset.
+	var n int
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM outbox WHERE event_id = $1 AND msg_id LIKE '%:replay:%'`, ev.ID).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("outbox re-drives for the replay: %d (%v), want 1", n, err)
+	}
+}
+
+// TestLateTransportErrorKeepsVendorCode: a confirmed event keeps the code
+// of the answer that confirmed it when a late call ends without one.
+func TestLateTransportErrorKeepsVendorCode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	ev := newEvent("late-error")
+	if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RecordResults(ctx, []store.Result{{EventID: ev.ID, State: store.StateConfirmed, Call: call(ev.ID, 1, intp(1000))}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.RecordResults(ctx, []store.Result{{EventID: ev.ID, State: store.StateRetrying, SpendsBudget: true,
+		LastError: "timeout", Call: call(ev.ID, 2, nil)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := got[0]; e.State != store.StateConfirmed || e.VendorCode == nil || *e.VendorCode != 1000 || e.Attempts != 2 || e.LastError != nil {
+		t.Fatalf("after a late transport error: state %s code %v attempts %d last_error %v; want confirmed, 1000, 2, none",
+			e.State, e.VendorCode, e.Attempts, e.LastError)
+	}
+}
+
+// TestReplayDuringTrafficNeverDeadlocks runs replays and batch records over
+// the same events in opposite orders, at once, many times.
+func TestReplayDuringTrafficNeverDeadlocks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	var evs []store.NewEvent
+	var ids []uuid.UUID
+	for i := range 40 {
+		e := newEvent(fmt.Sprintf("dl-%d", i))
+		evs = append(evs, e)
+		ids = append(ids, e.ID)
+	}
+	if _, err := st.UpsertEvents(ctx, nil, evs); err != nil {
+		t.Fatal(err)
+	}
+	reversed := make([]uuid.UUID, len(ids))
+	for i, id := range ids {
+		reversed[len(ids)-1-i] = id
+	}
+	for round := range 20 {
+		var wg sync.WaitGroup
+		errs := make(chan error, 3)
+		wg.Add(3)
+		rid := replayID(t, st)
+		go func() {
+			defer wg.Done()
+			_, err := st.ResetForReplay(ctx, rid, reversed, true, "relay.registrations.")
+			errs <- err
+		}()
+		go func() {
+			defer wg.Done()
+			var rs []store.Result
+			for _, id := range ids {
+				rs = append(rs, store.Result{EventID: id, State: store.StateFailed, Call: call(id, round, intp(1008))})
+			}
+			_, err := st.RecordResults(ctx, rs)
+			errs <- err
+		}()
+		go func() {
+			defer wg.Done()
+			_, err := st.ClaimEvents(ctx, uuid.New(), time.Millisecond, evs)
+			errs <- err
+		}()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}
+
+// TestBreakerPausesAfterThresholdAcrossBatches: transient failures add up
+// across batches (replicas) until the threshold pauses the vendor as
+// unavailable, with its alert in the outbox; an answer resets the count.
+func TestBreakerPausesAfterThresholdAcrossBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	alerts := map[string]store.OutboxMessage{
+		"vendor_unavailable": {Subject: "relay.alerts.liasmart", MsgID: "alert:u", Payload: []byte(`{"kind":"vendor_unavailable"}`)},
+		"vendor_available":   {Subject: "relay.alerts.liasmart", MsgID: "alert:a", Payload: []byte(`{"kind":"vendor_available"}`)},
+	}
+	record := func(tl store.VendorTally) store.BatchOutcome {
+		t.Helper()
+		tl.Vendor, tl.Threshold, tl.Alerts, tl.RedriveSubject = "liasmart", 5, alerts, "relay.registrations.liasmart"
+		out, err := st.RecordBatch(ctx, store.Batch{Vendors: []store.VendorTally{tl}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	record(store.VendorTally{Failures: 3})
+	record(store.VendorTally{Answered: true, Failures: 1}) // an answer: the count restarts at 1
+	if out := record(store.VendorTally{Failures: 3}); len(out.Changes) != 0 {
+		t.Fatalf("paused at 4 consecutive failures: %+v", out.Changes)
+	}
+	out := record(store.VendorTally{Failures: 1})
+	if len(out.Changes) != 1 || !out.Changes[0].Paused || out.Changes[0].Kind != store.PauseUnavailable {
+		t.Fatalf("changes at 5 = %+v, want a pause of kind unavailable", out.Changes)
+	}
+	statuses, err := st.VendorStatuses(ctx)
+	if err != nil || len(statuses) != 1 || !statuses[0].Paused || statuses[0].Kind != store.PauseUnavailable {
+		t.Fatalf("status = %+v, %v", statuses, err)
+	}
+	// A probe that got no answer proves nothing; one that got an answer resumes.
+	if out := record(store.VendorTally{Failures: 1}); len(out.Changes) != 0 {
+		t.Fatalf("a failed probe changed the pause: %+v", out.Changes)
+	}
+	out = record(store.VendorTally{Answered: true, ProbeAnswered: true})
+	if len(out.Changes) != 1 || out.Changes[0].Paused || out.Changes[0].Kind != store.PauseUnavailable {
+		t.Fatalf("changes after an answered probe = %+v, want a resume of the unavailable pause", out.Changes)
+	}
+	var kinds []string
+	rows, _ := st.Pool().Query(ctx, `SELECT msg_id FROM outbox ORDER BY seq`)
+	for rows.Next() {
+		var k string
+		_ = rows.Scan(&k)
+		kinds = append(kinds, k)
+	}
+	if fmt.Sprint(kinds) != "[alert:u alert:a]" {
+		t.Fatalf("outbox alerts %v, want [alert:u alert:a]", kinds)
+	}
+}
+
+// TestExhaustedDuringOutageParks: an event whose budget a transient
+// failure spends while nothing answers is parked paused, its budget kept,
+// and the vendor pauses as unavailable; the same failure while the vendor
+// answers others fails the event.
+func TestExhaustedDuringOutageParks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	a, b := newEvent("ex-a"), newEvent("ex-b")
+	if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	exhausted := func(id uuid.UUID) store.Result {
+		return store.Result{EventID: id, State: store.StateFailed, SpendsBudget: true, Exhausted: true,
+			LastError: "HTTP 503", Call: call(id, 1, nil)}
+	}
+	out, err := st.RecordBatch(ctx, store.Batch{Results: []store.Result{exhausted(b.ID)},
+		Vendors: []store.VendorTally{{Vendor: "liasmart", Answered: true, Failures: 0, Threshold: 20}}})
+	if err != nil || out.Events[0].State != store.StateFailed {
+		t.Fatalf("exhausted while the vendor answers: %+v, %v; want failed", out.Events, err)
+	}
+	out, err = st.RecordBatch(ctx, store.Batch{Results: []store.Result{exhausted(a.ID)},
+		Vendors: []store.VendorTally{{Vendor: "liasmart", Failures: 1, Threshold: 20}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := out.Events[0]; e.State != store.StatePaused || e.BudgetUsed != 0 {
+		t.Fatalf("exhausted during an outage: state %s budget %d; want paused, 0", e.State, e.BudgetUsed)
+	}
+	if len(out.Changes) != 1 || out.Changes[0].Kind != store.PauseUnavailable {
+		t.Fatalf("changes %+v, want the vendor paused as unavailable", out.Changes)
+	}
+}
+
+// TestRedriveFindsWhatIsOwed: the reconciler's query picks a paused event
+// of a running vendor and an overdue retrying one, never a claimed, final
+// or recently re-driven one, and writes an outbox row each.
+func TestRedriveFindsWhatIsOwed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	paused, retrying, final, claimed := newEvent("rd-paused"), newEvent("rd-retrying"), newEvent("rd-final"), newEvent("rd-claimed")
+	if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{paused, retrying, final, claimed}); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Hour)
+	if _, err := st.RecordResults(ctx, []store.Result{
+		{EventID: paused.ID, State: store.StatePaused, NextAttemptAt: &past},
+		{EventID: retrying.ID, State: store.StateRetrying, NextAttemptAt: &past},
+		{EventID: final.ID, State: store.StateFailed},
+		{EventID: claimed.ID, State: store.StateRetrying, NextAttemptAt: &past},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ClaimEvents(ctx, uuid.New(), time.Minute, []store.NewEvent{claimed}); err != nil {
+		t.Fatal(err)
+	}
+	opts := store.RedriveOptions{Vendors: []string{"liasmart"}, SubjectPrefix: "relay.registrations.",
+		Grace: time.Second, Probe: time.Minute, Limit: 100, Tag: "t1"}
+	n, err := st.Redrive(ctx, opts)
+	if err != nil || n != 2 {
+		t.Fatalf("first pass re-drove %d (%v), want 2 (paused, retrying)", n, err)
+	}
+	var got []string
+	rows, _ := st.Pool().Query(ctx, `SELECT e.message_id FROM outbox o JOIN events e ON e.id = o.event_id ORDER BY e.message_id`)
+	for rows.Next() {
+		var m string
+		_ = rows.Scan(&m)
+		got = append(got, m)
+	}
+	if fmt.Sprint(got) != "[rd-paused rd-retrying]" {
+		t.Fatalf("re-driven %v", got)
+	}
+	opts.Tag = "t2"
+	if n, err := st.Redrive(ctx, opts); err != nil || n != 0 {
+		t.Fatalf("second pass at once re-drove %d (%v), want 0 (once per grace)", n, err)
+	}
+	// Nothing for a vendor this process cannot call.
+	if n, err := st.Redrive(ctx, store.RedriveOptions{Vendors: []string{"other"}, SubjectPrefix: "x.", Grace: 0, Probe: 0, Limit: 10, Tag: "t3"}); err != nil || n != 0 {
+		t.Fatalf("other vendor: %d, %v", n, err)
+	}
+}
+
+func TestErrorsAreTranslated(t *testing.T) {
+	t.Parallel()
+	st, _ := testenv.Store(t)
+	_, err := st.Event(context.Background(), uuid.New())
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing event: %v, want ErrNotFound", err)
+	}
+	if err := st.CreateAPIKey(context.Background(), "k1", [32]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateAPIKey(context.Background(), "k1", [32]byte{2}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate key: %v, want ErrConflict", err)
+	}
+}
