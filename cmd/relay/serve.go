@@ -105,7 +105,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			APIKeys:    keys,
 			KeySource:  m.Store,
 			AdminToken: cfg.AdminToken,
-			RateLimit:  cfg.RateLimit,
+			RateLimit:  float64(cfg.RateLimit),
 			SignedKeys: signed,
 			Ready: map[string]inbound.Check{
 				"postgres": m.Store.Ping,
