@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -277,7 +279,11 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stdout, "database is up to date")
 		return nil
 	}
-	fmt.Fprintf(stdout, "applied migrations %v\n", applied)
+	versions := make([]string, len(applied))
+	for i, v := range applied {
+		versions[i] = strconv.Itoa(v)
+	}
+	fmt.Fprintf(stdout, "applied migrations %s\n", strings.Join(versions, ", "))
 	return nil
 }
 
