@@ -40,7 +40,7 @@ commands:
   balance        ask every configured vendor for its balances now (--json)
   replay         re-send failed events through the running relay's admin API
                  (--state failed --vendor V --since 24h --until T | --ids-file F;
-                 --dry-run, --force, --url; needs RELAY_ADMIN_TOKEN)
+                 --dry-run, --force, --url, --json; needs RELAY_ADMIN_TOKEN)
   resume <v>     lift vendor v's credentials pause (admin API; RELAY_ADMIN_TOKEN)
   fake-ctrack    run a fake Liasmart CTrack for local trials
   version        print the version

@@ -43,6 +43,7 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	dryRun := fs.Bool("dry-run", false, "show what would be replayed; change nothing")
 	force := fs.Bool("force", false, "also replay confirmed events (the vendor answers 1009)")
 	chunk := fs.Int("chunk", 500, "ids per replay request (1-1000)")
+	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout (progress goes to stderr)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -56,8 +57,11 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	r := &replayer{client: client, out: stdout, tty: isTerminal(stdout), force: *force, chunk: *chunk,
+	r := &replayer{client: client, out: stdout, result: stdout, tty: isTerminal(stdout), force: *force, chunk: *chunk,
 		skipped: map[string]int{}, runID: newRunID()}
+	if *asJSON {
+		r.out, r.tty, r.asJSON = stderr, false, true
+	}
 
 	if *idsFile != "" {
 		if *stateFlag != "" || *vendor != "" || *messageID != "" || *since != "" || *until != "" {
@@ -96,8 +100,11 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 // replayer carries one `relay replay` run.
 type replayer struct {
 	client *adminClient
-	out    io.Writer
-	tty    bool
+	// out takes the progress and notes, result the summary: both stdout,
+	// but for --json, where progress goes to stderr.
+	out, result io.Writer
+	tty         bool
+	asJSON      bool
 	force  bool
 	chunk  int
 	runID  string
@@ -264,7 +271,14 @@ func (r *replayer) finishBar() {
 // summary prints the totals; a run where anything failed returns an error,
 // so the command exits 1.
 func (r *replayer) summary(dryRun bool, would int) error {
-	w := tabwriter.NewWriter(r.out, 0, 4, 2, ' ', 0)
+	if r.asJSON {
+		if err := printJSON(r.result, replaySummary{DryRun: dryRun, Matched: r.matched, WouldReplay: would, Replayed: r.replayed,
+			SkippedTotal: sumCounts(r.skipped), SkippedByReason: r.skipped, Failed: r.failed}); err != nil {
+			return err
+		}
+		return r.exit()
+	}
+	w := tabwriter.NewWriter(r.result, 0, 4, 2, ' ', 0)
 	if dryRun {
 		fmt.Fprintln(w, "DRY RUN: nothing was changed")
 	}
@@ -287,10 +301,32 @@ func (r *replayer) summary(dryRun bool, would int) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	return r.exit()
+}
+
+// exit is the run's outcome: a run where anything failed returns an
+// error, so the command exits 1.
+func (r *replayer) exit() error {
 	if r.failed > 0 {
 		return fmt.Errorf("%d events could not be replayed; run the same command again to retry them", r.failed)
 	}
 	return nil
+}
+
+// replaySummary is `relay replay --json`: the totals of the whole run
+// under the names of the admin API's replay answer (ops.ReplayResult),
+// plus what only the CLI knows.
+type replaySummary struct {
+	DryRun      bool `json:"dry_run"`
+	Matched     int  `json:"matched"`
+	WouldReplay int  `json:"would_replay"`
+	Replayed    int  `json:"replayed"`
+	// SkippedTotal counts the events not replayed; SkippedByReason splits
+	// it by the API's skip reasons.
+	SkippedTotal    int            `json:"skipped_total"`
+	SkippedByReason map[string]int `json:"skipped_by_reason"`
+	// Failed counts the events of chunks the server did not take.
+	Failed int `json:"failed"`
 }
 
 func sumCounts(m map[string]int) int {

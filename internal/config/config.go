@@ -61,8 +61,13 @@ func (t *Threshold) UnmarshalText(b []byte) error {
 // Decimal returns the threshold as a decimal; nil when t is nil (unset).
 func (t *Threshold) Decimal() *decimal.Decimal { return (*decimal.Decimal)(t) }
 
-// String formats the threshold as a decimal.
-func (t *Threshold) String() string { return t.Decimal().String() }
+// String formats the threshold as a decimal; "" when unset.
+func (t *Threshold) String() string {
+	if t == nil {
+		return ""
+	}
+	return t.Decimal().String()
+}
 
 // Liasmart holds the CTrack client settings.
 type Liasmart struct {
@@ -256,7 +261,7 @@ func variablesOf(section any) []Variable {
 var parsers = map[reflect.Type]envtags.ParserFunc{
 	reflect.TypeFor[[]APIKey]():        func(s string) (any, error) { return ParseAPIKeys(s) },
 	reflect.TypeFor[[]string]():        func(s string) (any, error) { return splitList(s), nil },
-	reflect.TypeFor[[]time.Duration](): func(s string) (any, error) { return ParseSchedule(s) },
+	reflect.TypeFor[[]time.Duration](): func(s string) (any, error) { return parseSchedule(s) },
 }
 
 // Defaults returns the configuration relay uses when no variable is set.
@@ -387,9 +392,9 @@ func splitList(s string) []string {
 	return out
 }
 
-// ParseSchedule reads comma-separated durations such as "5s,1m,5m,30m,2h".
+// parseSchedule reads comma-separated durations such as "5s,1m,5m,30m,2h".
 // Their ranges are Validate's concern.
-func ParseSchedule(s string) ([]time.Duration, error) {
+func parseSchedule(s string) ([]time.Duration, error) {
 	var out []time.Duration
 	for i, item := range splitList(s) {
 		d, err := time.ParseDuration(item)
