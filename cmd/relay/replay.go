@@ -105,9 +105,9 @@ type replayer struct {
 	out, result io.Writer
 	tty         bool
 	asJSON      bool
-	force  bool
-	chunk  int
-	runID  string
+	force       bool
+	chunk       int
+	runID       string
 
 	// Totals for the summary; matched is the dry run's count.
 	matched, replayed, failed, done int
