@@ -1,7 +1,9 @@
 // Package config is relay's one place for configuration: every setting is
 // read from the environment (RELAY_*), given its default, and validated at
 // start so that a mistake stops the process with a message naming the
-// variable instead of failing later in the middle of traffic.
+// variable instead of failing later in the middle of traffic. Variables and
+// defaults are struct tags of Config, read by github.com/caarlos0/env;
+// ranges and relations between settings are Validate's.
 package config
 
 import (
@@ -266,8 +268,8 @@ var parsers = map[reflect.Type]envtags.ParserFunc{
 
 // Defaults returns the configuration relay uses when no variable is set.
 func Defaults() Config {
-	// The defaults are tags, parsed like any value; TestDefaults proves
-	// they parse and validate.
+	// The defaults are tags, parsed like any value; TestDefaultsAreTheTags
+	// proves they parse and validate.
 	c, _ := parse(map[string]string{})
 	return c
 }
@@ -349,7 +351,7 @@ func parse(environ map[string]string) (Config, []error) {
 		}
 		for _, e := range agg.Errors {
 			// Anything but a ParseError of a tagged field is a mistake
-			// in the tags themselves, which TestDefaults catches.
+			// in the tags themselves, which TestDefaultsAreTheTags catches.
 			var pe envtags.ParseError
 			v, ok := Variable{}, false
 			if errors.As(e, &pe) {
