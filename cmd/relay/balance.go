@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,7 +26,9 @@ var balanceVendors = []struct {
 	{"jpush", "RELAY_JPUSH_DEV_KEY/_DEV_SECRET or RELAY_JPUSH_APP_KEY/_MASTER_SECRET"},
 }
 
-// balanceLine is one item of `relay balance --json`.
+// balanceLine is one item of `relay balance --json`: the fields of the
+// admin API's inbound.BalanceView but below_threshold, which only the
+// running monitor knows (it is the state of the alert).
 type balanceLine struct {
 	Vendor string `json:"vendor"`
 	Kind   string `json:"kind"`
@@ -99,9 +100,7 @@ func cmdBalance(ctx context.Context, args []string, getenv func(string) string, 
 				fmt.Fprintf(stderr, "relay balance: %s: %v\n", v.name, r.err)
 			}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(lines); err != nil {
+		if err := printJSON(stdout, lines); err != nil {
 			return err
 		}
 	} else {
@@ -118,10 +117,10 @@ func cmdBalance(ctx context.Context, args []string, getenv func(string) string, 
 				if t := readingText(rd); t != nil {
 					value = *t
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.name, rd.Kind, value, r.checkedAt.Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.name, rd.Kind, value, tableTime(r.checkedAt))
 			}
 			if r.err != nil {
-				fmt.Fprintf(tw, "%s\t-\tERROR\t%s\t%s\n", v.name, r.checkedAt.Format(time.RFC3339), oneLine(r.err.Error()))
+				fmt.Fprintf(tw, "%s\t-\tERROR\t%s\t%s\n", v.name, tableTime(r.checkedAt), oneLine(r.err.Error()))
 			}
 		}
 		fmt.Fprintln(tw, "liasmart\t-\tno balance API\t-\tLiasmart documents no balance call (CTrack confirmations only)")

@@ -213,7 +213,10 @@ func TestDeliveryReportEndToEnd(t *testing.T) {
 	}
 }
 
-func decPtr(s string) *decimal.Decimal { d := decimal.RequireFromString(s); return &d }
+func decPtr(s string) *config.Threshold {
+	d := config.Threshold(decimal.RequireFromString(s))
+	return &d
+}
 
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)

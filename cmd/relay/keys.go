@@ -21,13 +21,14 @@ var keyNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // cmdKeys manages the ingest API keys stored in PostgreSQL.
 func cmdKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{errors.New("usage: relay keys create --name N | list [--all] | revoke N")}
+		return usageError{errors.New("usage: relay keys create --name N | list [--all] [--json] | revoke N")}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "key name (letters, digits, . _ -; at most 64)")
 	all := fs.Bool("all", false, "list revoked keys too")
+	asJSON := fs.Bool("json", false, "list as a JSON array of {name, source, created_at, revoked_at}")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -65,17 +66,26 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return err
 		}
-		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "NAME\tCREATED\tREVOKED")
+		views := make([]keyView, 0, len(keys)+len(cfg.APIKeys))
 		for _, k := range keys {
-			revoked := "-"
-			if k.RevokedAt != nil {
-				revoked = k.RevokedAt.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\n", k.Name, k.CreatedAt.UTC().Format(time.RFC3339), revoked)
+			views = append(views, keyView{Name: k.Name, Source: "stored", CreatedAt: utc(&k.CreatedAt), RevokedAt: utc(k.RevokedAt)})
 		}
 		for _, k := range cfg.APIKeys {
-			fmt.Fprintf(w, "%s\t(RELAY_API_KEYS)\t-\n", k.Name)
+			views = append(views, keyView{Name: k.Name, Source: "RELAY_API_KEYS"})
+		}
+		if *asJSON {
+			return printJSON(stdout, views)
+		}
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tSOURCE\tCREATED_AT\tREVOKED_AT")
+		cell := func(t *time.Time) string {
+			if t == nil {
+				return "-"
+			}
+			return tableTime(*t)
+		}
+		for _, k := range views {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.Name, k.Source, cell(k.CreatedAt), cell(k.RevokedAt))
 		}
 		return w.Flush()
 	case "revoke":
@@ -90,4 +100,24 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return usageError{fmt.Errorf("unknown keys command %q", sub)}
 	}
 	return nil
+}
+
+// keyView is one key of `relay keys list`. The secret is never listed: a
+// stored key keeps only its digest, and a RELAY_API_KEYS key's secret is
+// the operator's own.
+type keyView struct {
+	Name string `json:"name"`
+	// Source is "stored" (made with `relay keys create`) or
+	// "RELAY_API_KEYS".
+	Source    string     `json:"source"`
+	CreatedAt *time.Time `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

@@ -2,7 +2,8 @@
 // them durable in NATS JetStream, records them in PostgreSQL and confirms
 // them with the SMS vendor, retrying through outages.
 //
-// Subcommands: serve (default), migrate, status, fake-ctrack, version.
+// Subcommands: serve (default), migrate, status, keys, balance, replay,
+// resume, fake-ctrack, version.
 package main
 
 import (
@@ -33,12 +34,13 @@ const usage = `usage: relay <command> [flags]
 commands:
   serve          run ingest, workers and pollers (RELAY_ROLE splits them)
   migrate        apply database migrations and exit
-  status <id>    print an event's state as JSON (id or vendor:message_id)
-  keys           create --name N | list [--all] | revoke N: ingest API keys
+  status <id>    print an event and its vendor calls as JSON, as the admin
+                 API's /admin/v1/attempts/{id} (id or vendor:message_id)
+  keys           create --name N | list [--all] [--json] | revoke N: ingest API keys
   balance        ask every configured vendor for its balances now (--json)
   replay         re-send failed events through the running relay's admin API
                  (--state failed --vendor V --since 24h --until T | --ids-file F;
-                 --dry-run, --force, --url; needs RELAY_ADMIN_TOKEN)
+                 --dry-run, --force, --url, --json; needs RELAY_ADMIN_TOKEN)
   resume <v>     lift vendor v's credentials pause (admin API; RELAY_ADMIN_TOKEN)
   fake-ctrack    run a fake Liasmart CTrack for local trials
   version        print the version

@@ -30,14 +30,14 @@ func buildVendors(cfg config.Config) (vendorSet, error) {
 			return vs, fmt.Errorf("laaffic: %w", err)
 		}
 		vs.laaffic = laaffic.New(c)
-		vs.sources = append(vs.sources, monitor.SignedSource("laaffic", vs.laaffic, l.LowBalance))
+		vs.sources = append(vs.sources, monitor.SignedSource("laaffic", vs.laaffic, l.LowBalance.Decimal()))
 	}
 	if i := cfg.Itniotech; i.Configured() {
 		c := itniotech.Config{BaseURL: i.URL, APIKey: i.APIKey, APISecret: i.APISecret, Timeout: cfg.VendorTimeout}
 		if err := c.Validate(); err != nil {
 			return vs, fmt.Errorf("itniotech: %w", err)
 		}
-		vs.sources = append(vs.sources, monitor.SignedSource("itniotech", itniotech.New(c), i.LowBalance))
+		vs.sources = append(vs.sources, monitor.SignedSource("itniotech", itniotech.New(c), i.LowBalance.Decimal()))
 	}
 	if j := cfg.JPush; j.Configured() {
 		c := jpush.Config{BaseURL: j.URL, DevKey: j.DevKey, DevSecret: j.DevSecret,
@@ -45,7 +45,7 @@ func buildVendors(cfg config.Config) (vendorSet, error) {
 		if err := c.Validate(); err != nil {
 			return vs, err
 		}
-		vs.sources = append(vs.sources, monitor.JPushSource(jpush.New(c), j.LowBalance))
+		vs.sources = append(vs.sources, monitor.JPushSource(jpush.New(c), j.LowBalance.Decimal()))
 	}
 	return vs, nil
 }

@@ -2,21 +2,15 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,10 +24,8 @@ import (
 	"relay/internal/store"
 )
 
-// The replay and resume commands talk to the running relay's admin API
-// rather than to PostgreSQL and NATS: relay may run an embedded NATS the
-// CLI cannot reach, and the API is where replays are recorded and made
-// idempotent. One code path, whoever asks.
+// The replay driver: what to replay, in which chunks, progress and the
+// summary, and the exit code. The admin API itself is adminClient's.
 
 // cmdReplay replays events matching a filter, or listed in a file, through
 // the admin API: a dry run first (what matches), then chunks of ids, each
@@ -51,6 +43,7 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	dryRun := fs.Bool("dry-run", false, "show what would be replayed; change nothing")
 	force := fs.Bool("force", false, "also replay confirmed events (the vendor answers 1009)")
 	chunk := fs.Int("chunk", 500, "ids per replay request (1-1000)")
+	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout (progress goes to stderr)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -64,8 +57,11 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	r := &replayer{client: client, out: stdout, tty: isTerminal(stdout), force: *force, chunk: *chunk,
+	r := &replayer{client: client, out: stdout, result: stdout, tty: isTerminal(stdout), force: *force, chunk: *chunk,
 		skipped: map[string]int{}, runID: newRunID()}
+	if *asJSON {
+		r.out, r.tty, r.asJSON = stderr, false, true
+	}
 
 	if *idsFile != "" {
 		if *stateFlag != "" || *vendor != "" || *messageID != "" || *since != "" || *until != "" {
@@ -101,41 +97,17 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	return r.runFilter(ctx, filter, *dryRun)
 }
 
-// cmdResume lifts a vendor's credentials pause through the admin API.
-func cmdResume(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("resume", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	baseURL := fs.String("url", "", "relay's base URL (default http:// + RELAY_HTTP_ADDR)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	if fs.NArg() != 1 {
-		return usageError{errors.New("usage: relay resume [--url URL] <vendor>")}
-	}
-	client, err := newAdminClient(*baseURL, getenv)
-	if err != nil {
-		return err
-	}
-	var res ops.ResumeResult
-	if err := client.call(ctx, http.MethodPost, "/admin/v1/vendors/"+url.PathEscape(fs.Arg(0))+"/resume", nil, "", &res); err != nil {
-		return err
-	}
-	if res.Resumed {
-		fmt.Fprintf(stdout, "vendor %s resumed; %d paused events sent to the workers\n", res.Vendor, res.Requeued)
-	} else {
-		fmt.Fprintf(stdout, "vendor %s was not paused; nothing to do\n", res.Vendor)
-	}
-	return nil
-}
-
 // replayer carries one `relay replay` run.
 type replayer struct {
 	client *adminClient
-	out    io.Writer
-	tty    bool
-	force  bool
-	chunk  int
-	runID  string
+	// out takes the progress and notes, result the summary: both stdout,
+	// but for --json, where progress goes to stderr.
+	out, result io.Writer
+	tty         bool
+	asJSON      bool
+	force       bool
+	chunk       int
+	runID       string
 
 	// Totals for the summary; matched is the dry run's count.
 	matched, replayed, failed, done int
@@ -161,22 +133,10 @@ func (r *replayer) runFilter(ctx context.Context, f ops.ReplayFilter, dryRun boo
 	// Walk the listing page by page and replay each page's ids: the
 	// keyset cursor moves on whatever the replay does to the states.
 	r.start(preview.Matched)
-	q := url.Values{}
-	q.Set("state", strings.Join(f.State, ","))
-	for k, v := range map[string]string{"vendor": f.Vendor, "message_id": f.MessageID, "since": f.Since, "until": f.Until} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	q.Set("limit", strconv.Itoa(r.chunk))
+	cursor := ""
 	for {
-		var page struct {
-			Items []struct {
-				ID string `json:"id"`
-			} `json:"items"`
-			NextCursor string `json:"next_cursor"`
-		}
-		if err := r.client.call(ctx, http.MethodGet, "/admin/v1/registrations?"+q.Encode(), nil, "", &page); err != nil {
+		page, err := r.client.list(ctx, f, r.chunk, cursor)
+		if err != nil {
 			r.finishBar()
 			fmt.Fprintf(r.out, "listing the matching events failed: %v\n", err)
 			r.failed += max(0, preview.Matched-r.done)
@@ -194,7 +154,7 @@ func (r *replayer) runFilter(ctx context.Context, f ops.ReplayFilter, dryRun boo
 		if page.NextCursor == "" {
 			break
 		}
-		q.Set("cursor", page.NextCursor)
+		cursor = page.NextCursor
 	}
 	r.finishBar()
 	return r.summary(false, 0)
@@ -241,8 +201,7 @@ func (r *replayer) replayChunk(ctx context.Context, ids []string) error {
 	res, err := r.client.replay(ctx, ops.ReplayRequest{IDs: ids, Force: r.force}, key)
 	r.done += len(ids)
 	if err != nil {
-		var he *httpError
-		if errors.As(err, &he) && (he.status == http.StatusUnauthorized || he.status == http.StatusNotFound) {
+		if refused(err) {
 			r.finishBar()
 			return err
 		}
@@ -312,7 +271,14 @@ func (r *replayer) finishBar() {
 // summary prints the totals; a run where anything failed returns an error,
 // so the command exits 1.
 func (r *replayer) summary(dryRun bool, would int) error {
-	w := tabwriter.NewWriter(r.out, 0, 4, 2, ' ', 0)
+	if r.asJSON {
+		if err := printJSON(r.result, replaySummary{DryRun: dryRun, Matched: r.matched, WouldReplay: would, Replayed: r.replayed,
+			SkippedTotal: sumCounts(r.skipped), SkippedByReason: r.skipped, Failed: r.failed}); err != nil {
+			return err
+		}
+		return r.exit()
+	}
+	w := tabwriter.NewWriter(r.result, 0, 4, 2, ' ', 0)
 	if dryRun {
 		fmt.Fprintln(w, "DRY RUN: nothing was changed")
 	}
@@ -335,10 +301,32 @@ func (r *replayer) summary(dryRun bool, would int) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	return r.exit()
+}
+
+// exit is the run's outcome: a run where anything failed returns an
+// error, so the command exits 1.
+func (r *replayer) exit() error {
 	if r.failed > 0 {
 		return fmt.Errorf("%d events could not be replayed; run the same command again to retry them", r.failed)
 	}
 	return nil
+}
+
+// replaySummary is `relay replay --json`: the totals of the whole run
+// under the names of the admin API's replay answer (ops.ReplayResult),
+// plus what only the CLI knows.
+type replaySummary struct {
+	DryRun      bool `json:"dry_run"`
+	Matched     int  `json:"matched"`
+	WouldReplay int  `json:"would_replay"`
+	Replayed    int  `json:"replayed"`
+	// SkippedTotal counts the events not replayed; SkippedByReason splits
+	// it by the API's skip reasons.
+	SkippedTotal    int            `json:"skipped_total"`
+	SkippedByReason map[string]int `json:"skipped_by_reason"`
+	// Failed counts the events of chunks the server did not take.
+	Failed int `json:"failed"`
 }
 
 func sumCounts(m map[string]int) int {
@@ -394,171 +382,4 @@ func newRunID() string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// adminRetryWait is the first pause before a transient failure is
-// retried; it doubles up to 4s, for 5 tries in all (tests shorten it).
-var adminRetryWait = 250 * time.Millisecond
-
-// adminClient calls the admin API with the admin token.
-type adminClient struct {
-	base  string
-	token string
-	actor string
-	hc    *http.Client
-	// retryWait is the first wait before retrying a transient failure.
-	retryWait time.Duration
-}
-
-func newAdminClient(base string, getenv func(string) string) (*adminClient, error) {
-	token := getenv("RELAY_ADMIN_TOKEN")
-	if token == "" {
-		return nil, usageError{errors.New("RELAY_ADMIN_TOKEN must be set to the running relay's admin token")}
-	}
-	if base == "" {
-		addr := getenv("RELAY_HTTP_ADDR")
-		if addr == "" {
-			addr = "127.0.0.1:8080"
-		}
-		base = "http://" + dialable(addr)
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageError{fmt.Errorf("--url %q: want http(s)://host:port", base)}
-	}
-	actor := "cli"
-	if user := getenv("USER"); user != "" && len(user) <= 40 {
-		actor = "cli:" + user
-	}
-	return &adminClient{base: strings.TrimRight(base, "/"), token: token, actor: actor,
-		hc: &http.Client{Timeout: 2 * time.Minute}, retryWait: adminRetryWait}, nil
-}
-
-// dialable turns a listen address into one to connect to: a wildcard host
-// (":8080", "0.0.0.0:8080") means this machine.
-func dialable(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	switch host {
-	case "", "0.0.0.0":
-		host = "127.0.0.1"
-	case "::":
-		host = "::1"
-	}
-	return net.JoinHostPort(host, port)
-}
-
-// httpError is an answer other than 2xx, with its problem detail.
-type httpError struct {
-	status int
-	detail string
-}
-
-func (e *httpError) Error() string {
-	if e.detail == "" {
-		return "HTTP " + strconv.Itoa(e.status)
-	}
-	return fmt.Sprintf("HTTP %d: %s", e.status, e.detail)
-}
-
-// transient reports whether a retry may succeed: the server was busy, gone
-// for a moment, or the replay under this key is still running.
-func transient(err error) bool {
-	var he *httpError
-	if errors.As(err, &he) {
-		switch he.status {
-		case http.StatusConflict, http.StatusTooManyRequests, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
-		return false
-	}
-	return true // the request did not get an answer
-}
-
-func (c *adminClient) replay(ctx context.Context, req ops.ReplayRequest, key string) (ops.ReplayResult, error) {
-	var res ops.ReplayResult
-	err := c.call(ctx, http.MethodPost, "/admin/v1/replays", req, key, &res)
-	return res, err
-}
-
-// call sends one request, retrying transient failures a few times. Only
-// requests that are safe to repeat are retried: reads, and writes with an
-// Idempotency-Key (or that are idempotent themselves, like resume).
-func (c *adminClient) call(ctx context.Context, method, path string, body any, key string, out any) error {
-	var raw []byte
-	if body != nil {
-		var err error
-		if raw, err = json.Marshal(body); err != nil {
-			return err
-		}
-	}
-	retryable := method == http.MethodGet || key != "" || strings.HasSuffix(path, "/resume")
-	wait := c.retryWait
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = c.once(ctx, method, path, raw, key, out)
-		if err == nil || !retryable || !transient(err) || attempt == 5 || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		wait = min(2*wait, 4*time.Second)
-	}
-}
-
-func (c *adminClient) once(ctx context.Context, method, path string, body []byte, key string, out any) error {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("X-Relay-Actor", c.actor)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var p struct {
-			Detail string `json:"detail"`
-			Title  string `json:"title"`
-		}
-		_ = json.Unmarshal(data, &p)
-		he := &httpError{status: resp.StatusCode, detail: p.Detail}
-		if he.detail == "" {
-			he.detail = p.Title
-		}
-		if resp.StatusCode == http.StatusNotFound && strings.HasPrefix(path, "/admin/") && p.Detail != "" {
-			he.detail += " (is RELAY_ADMIN_TOKEN set on the server?)"
-		}
-		return he
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: unexpected answer: %w", method, path, err)
-	}
-	return nil
 }

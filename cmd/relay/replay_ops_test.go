@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -116,6 +118,19 @@ func TestReplayCLI(t *testing.T) {
 		}
 		if st := r.stats(t); st.ByState["failed"] != 6 {
 			t.Errorf("a dry run changed states: %v", st.ByState)
+		}
+	})
+
+	t.Run("dry run summary as JSON", func(t *testing.T) {
+		code, out, errOut := cli(env, "--url", r.url, "--dry-run", "--since", "1h", "--json")
+		var got map[string]any
+		if err := json.Unmarshal([]byte(out), &got); err != nil || code != 0 {
+			t.Fatalf("exit %d, %v\n%s%s", code, err, out, errOut)
+		}
+		want := map[string]any{"dry_run": true, "matched": 6.0, "would_replay": 6.0, "replayed": 0.0, "skipped_total": 0.0,
+			"skipped_by_reason": map[string]any{}, "failed": 0.0}
+		if !reflect.DeepEqual(got, want) || !strings.Contains(errOut, "6 events match") {
+			t.Errorf("summary %v, want %v; stderr %q", got, want, errOut)
 		}
 	})
 

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,7 +120,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			APIKeys:    keys,
 			KeySource:  m.Store,
 			AdminToken: cfg.AdminToken,
-			RateLimit:  cfg.RateLimit,
+			RateLimit:  float64(cfg.RateLimit),
 			SignedKeys: signed,
 			Ready: map[string]inbound.Check{
 				"postgres": m.Store.Ping,
@@ -315,7 +317,11 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stdout, "database is up to date")
 		return nil
 	}
-	fmt.Fprintf(stdout, "applied migrations %v\n", applied)
+	versions := make([]string, len(applied))
+	for i, v := range applied {
+		versions[i] = strconv.Itoa(v)
+	}
+	fmt.Fprintf(stdout, "applied migrations %s\n", strings.Join(versions, ", "))
 	return nil
 }
 

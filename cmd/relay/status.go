@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,11 +9,13 @@ import (
 	"github.com/google/uuid"
 
 	"relay/internal/inbound"
-	"relay/internal/store"
+	"relay/internal/ops"
 )
 
-// cmdStatus prints an event's state; the argument is an event id or
-// vendor:message_id.
+// cmdStatus prints an event's state and every vendor call, exactly as GET
+// /admin/v1/attempts/{id} answers; the argument is an event id or
+// vendor:message_id. It reads PostgreSQL directly, so it works while relay
+// is down.
 func cmdStatus(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
 	if len(args) != 1 {
 		return usageError{errors.New("usage: relay status <event id | vendor:message_id>")}
@@ -32,24 +33,14 @@ func cmdStatus(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer st.Close()
-	e, err := st.Event(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	ea, err := ops.New(ops.Config{Store: st}).Attempts(ctx, id)
+	if errors.Is(err, ops.ErrNotFound) {
 		return fmt.Errorf("event %s is not recorded (yet)", id)
 	}
 	if err != nil {
 		return err
 	}
-	attempts, err := st.Attempts(ctx, id)
-	if err != nil {
-		return err
-	}
-	out := struct {
-		inbound.EventView
-		History []store.Attempt `json:"history"`
-	}{inbound.ViewOf(e), attempts}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return printJSON(stdout, inbound.AttemptsViewOf(ea))
 }
 
 func splitVendorMessage(s string) (string, string, bool) {

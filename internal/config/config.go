@@ -1,7 +1,9 @@
 // Package config is relay's one place for configuration: every setting is
 // read from the environment (RELAY_*), given its default, and validated at
 // start so that a mistake stops the process with a message naming the
-// variable instead of failing later in the middle of traffic.
+// variable instead of failing later in the middle of traffic. Variables and
+// defaults are struct tags of Config, read by github.com/caarlos0/env;
+// ranges and relations between settings are Validate's.
 package config
 
 import (
@@ -9,10 +11,12 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
+	envtags "github.com/caarlos0/env/v11"
 	"github.com/shopspring/decimal"
 )
 
@@ -32,12 +36,47 @@ type APIKey struct {
 	Secret string
 }
 
+// Rate is an ingest rate in events per second; 0 is off. It reads "500/s",
+// "30000/m", "100" (per second) or "0".
+type Rate float64
+
+// UnmarshalText reads a rate with ParseRate.
+func (r *Rate) UnmarshalText(b []byte) error {
+	v, err := ParseRate(string(b))
+	*r = Rate(v)
+	return err
+}
+
+// Threshold is a low-balance threshold: a plain decimal such as "100" or
+// "12.50". It is its own type rather than a decimal.Decimal because the
+// decimal package's own text parsing also takes exponents ("1e3"), which
+// an operator's threshold should not be.
+type Threshold decimal.Decimal
+
+// UnmarshalText reads a threshold with ParseThreshold.
+func (t *Threshold) UnmarshalText(b []byte) error {
+	d, err := ParseThreshold(string(b))
+	*t = Threshold(d)
+	return err
+}
+
+// Decimal returns the threshold as a decimal; nil when t is nil (unset).
+func (t *Threshold) Decimal() *decimal.Decimal { return (*decimal.Decimal)(t) }
+
+// String formats the threshold as a decimal; "" when unset.
+func (t *Threshold) String() string {
+	if t == nil {
+		return ""
+	}
+	return t.Decimal().String()
+}
+
 // Liasmart holds the CTrack client settings.
 type Liasmart struct {
-	URL         string
-	CTrackPath  string
-	APIID       string
-	APIPassword string
+	URL         string `env:"RELAY_LIASMART_URL" envDefault:"https://api.liasmart.com"`
+	CTrackPath  string `env:"RELAY_LIASMART_CTRACK_PATH" envDefault:"/api/CTrack"`
+	APIID       string `env:"RELAY_LIASMART_API_ID"`
+	APIPassword string `env:"RELAY_LIASMART_API_PASSWORD" secret:"true"`
 }
 
 // Configured reports whether CTrack credentials were given.
@@ -46,14 +85,14 @@ func (l Liasmart) Configured() bool { return l.APIID != "" && l.APIPassword != "
 // Laaffic holds the Laaffic client settings (balance and delivery reports).
 type Laaffic struct {
 	// URL is the scheme and host only; the client appends /v3/....
-	URL       string
-	APIKey    string
-	APISecret string
+	URL       string `env:"RELAY_LAAFFIC_URL" envDefault:"https://api.laaffic.com"`
+	APIKey    string `env:"RELAY_LAAFFIC_API_KEY"`
+	APISecret string `env:"RELAY_LAAFFIC_API_SECRET" secret:"true"`
 	// AppID is the default appId of messages tracked for delivery reports.
-	AppID string
+	AppID string `env:"RELAY_LAAFFIC_APP_ID"`
 	// LowBalance, when set, raises a low_balance alert when "balance"
 	// falls below it.
-	LowBalance *decimal.Decimal
+	LowBalance *Threshold `env:"RELAY_LAAFFIC_LOW_BALANCE"`
 }
 
 // Configured reports whether Laaffic credentials were given.
@@ -62,12 +101,12 @@ func (l Laaffic) Configured() bool { return l.APIKey != "" && l.APISecret != "" 
 // Itniotech holds the Itniotech client settings (balance).
 type Itniotech struct {
 	// URL is the scheme and host only; the client appends /sms/getBalance.
-	URL       string
-	APIKey    string
-	APISecret string
+	URL       string `env:"RELAY_ITNIOTECH_URL" envDefault:"https://api.itniotech.com"`
+	APIKey    string `env:"RELAY_ITNIOTECH_API_KEY"`
+	APISecret string `env:"RELAY_ITNIOTECH_API_SECRET" secret:"true"`
 	// LowBalance, when set, raises a low_balance alert when "balance"
 	// falls below it.
-	LowBalance *decimal.Decimal
+	LowBalance *Threshold `env:"RELAY_ITNIOTECH_LOW_BALANCE"`
 }
 
 // Configured reports whether Itniotech credentials were given.
@@ -77,14 +116,14 @@ func (i Itniotech) Configured() bool { return i.APIKey != "" && i.APISecret != "
 // pair may be given alone.
 type JPush struct {
 	// URL is the scheme and host only; the client appends /v1/accounts/....
-	URL          string
-	DevKey       string
-	DevSecret    string
-	AppKey       string
-	MasterSecret string
+	URL          string `env:"RELAY_JPUSH_URL" envDefault:"https://api.sms.jpush.cn"`
+	DevKey       string `env:"RELAY_JPUSH_DEV_KEY"`
+	DevSecret    string `env:"RELAY_JPUSH_DEV_SECRET" secret:"true"`
+	AppKey       string `env:"RELAY_JPUSH_APP_KEY"`
+	MasterSecret string `env:"RELAY_JPUSH_MASTER_SECRET" secret:"true"`
 	// LowBalance, when set, raises a low_balance alert when any allocated
 	// quota (dev_* and app_*) falls below it.
-	LowBalance *decimal.Decimal
+	LowBalance *Threshold `env:"RELAY_JPUSH_LOW_BALANCE"`
 }
 
 // Configured reports whether at least one JPush credential pair was given.
@@ -92,237 +131,175 @@ func (j JPush) Configured() bool {
 	return (j.DevKey != "" && j.DevSecret != "") || (j.AppKey != "" && j.MasterSecret != "")
 }
 
-// Config is every setting of a relay process.
+// Config is every setting of a relay process. Each field names its
+// variable and default in its tags; the README's tables are checked
+// against them (readme_test.go). A field tagged secret is never echoed in
+// an error.
 type Config struct {
-	Role        Role
-	HTTPAddr    string
-	DatabaseURL string
-	NATSURL     string
-	DataDir     string
-	NATSListen  string
-	APIKeys     []APIKey
-	AdminToken  string
-	DedupWindow time.Duration
+	Role        Role          `env:"RELAY_ROLE" envDefault:"all"`
+	HTTPAddr    string        `env:"RELAY_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	DatabaseURL string        `env:"RELAY_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/relay?sslmode=disable"`
+	NATSURL     string        `env:"RELAY_NATS_URL"`
+	DataDir     string        `env:"RELAY_DATA_DIR" envDefault:"./data"`
+	NATSListen  string        `env:"RELAY_NATS_LISTEN"`
+	APIKeys     []APIKey      `env:"RELAY_API_KEYS" secret:"true"`
+	AdminToken  string        `env:"RELAY_ADMIN_TOKEN" secret:"true"`
+	DedupWindow time.Duration `env:"RELAY_DEDUP_WINDOW" envDefault:"10m"`
 	// StreamMaxAge bounds how long messages stay in the RELAY stream. It must
 	// exceed the longest outage relay is expected to ride out, since an
 	// unprocessed registration older than this is discarded by JetStream.
-	StreamMaxAge time.Duration
+	StreamMaxAge time.Duration `env:"RELAY_STREAM_MAX_AGE" envDefault:"168h"`
+	// StreamReplicas is the replica count of every relay stream (1..5;
+	// 3 on a 3-node NATS cluster).
+	StreamReplicas int `env:"RELAY_STREAM_REPLICAS" envDefault:"1"`
+	// EventsMaxAge is how long outcome, report, balance and alert events
+	// stay on the bus for subscribers.
+	EventsMaxAge time.Duration `env:"RELAY_EVENTS_MAX_AGE" envDefault:"72h"`
+	// Retention is how long after its last update a final event (and its
+	// attempts) is kept in PostgreSQL; 0 keeps everything.
+	Retention time.Duration `env:"RELAY_RETENTION" envDefault:"720h"`
 
-	Liasmart      Liasmart
-	VendorTimeout time.Duration
+	// The vendor sections are parsed one by one (see sections), so that
+	// a parse error names its variable; the library would only name the
+	// Go field (LowBalance appears three times).
+	Liasmart      Liasmart      `env:"-"`
+	VendorTimeout time.Duration `env:"RELAY_VENDOR_TIMEOUT" envDefault:"10s"`
 
 	// The monitored vendors; each is off while its credentials are empty.
-	Laaffic   Laaffic
-	Itniotech Itniotech
-	JPush     JPush
+	Laaffic   Laaffic   `env:"-"`
+	Itniotech Itniotech `env:"-"`
+	JPush     JPush     `env:"-"`
 	// BalanceInterval is how often each configured vendor's balance is
 	// read (one poll per vendor per interval across all replicas).
-	BalanceInterval time.Duration
+	BalanceInterval time.Duration `env:"RELAY_BALANCE_INTERVAL" envDefault:"5m"`
 	// ReportInterval is the delivery-report poller's tick; ReportBatch the
 	// most msgIds per getReport call; ReportTTL how long after it was
 	// registered a message is polled before it is "expired".
-	ReportInterval time.Duration
-	ReportBatch    int
-	ReportTTL      time.Duration
+	ReportInterval time.Duration `env:"RELAY_REPORT_INTERVAL" envDefault:"30s"`
+	ReportBatch    int           `env:"RELAY_REPORT_BATCH" envDefault:"100"`
+	ReportTTL      time.Duration `env:"RELAY_REPORT_TTL" envDefault:"24h"`
 
-	MaxAttempts int
-	RetryBase   time.Duration
-	RetryMax    time.Duration
-	// RetrySchedule, when set, replaces base/max with explicit delays.
-	RetrySchedule []time.Duration
-	// BreakerThreshold: consecutive transient failures (fleet-wide) that
-	// pause a vendor as unavailable; 0 turns the breaker off.
-	BreakerThreshold int
+	MaxAttempts int           `env:"RELAY_MAX_ATTEMPTS" envDefault:"8"`
+	RetryBase   time.Duration `env:"RELAY_RETRY_BASE" envDefault:"1s"`
+	RetryMax    time.Duration `env:"RELAY_RETRY_MAX" envDefault:"10m"`
+	// RetrySchedule, when not empty, gives the delay before each retry
+	// explicitly (attempts past its end use its last entry) instead of
+	// RetryBase and RetryMax. Each entry is positive; they never decrease.
+	RetrySchedule []time.Duration `env:"RELAY_RETRY_SCHEDULE"`
 	// PauseProbe is how often a paused vendor is tried again with one event,
 	// so that fixed credentials resume traffic without an operator.
-	PauseProbe time.Duration
+	PauseProbe time.Duration `env:"RELAY_PAUSE_PROBE" envDefault:"1m"`
+	// BreakerThreshold is how many consecutive transient vendor failures
+	// pause the vendor as unavailable; 0 turns the breaker off.
+	BreakerThreshold int `env:"RELAY_BREAKER_THRESHOLD" envDefault:"20"`
 
 	// WorkerConcurrency bounds concurrent vendor calls per process.
-	WorkerConcurrency int
+	WorkerConcurrency int `env:"RELAY_WORKER_CONCURRENCY" envDefault:"512"`
 	// WorkerBatch is how many messages a worker writes to Postgres in one
 	// transaction at most.
-	WorkerBatch int
+	WorkerBatch int `env:"RELAY_WORKER_BATCH" envDefault:"500"`
 	// AckWait is how long JetStream waits for a worker's ack before it
 	// redelivers; it must exceed the vendor timeout by a margin.
-	AckWait time.Duration
+	AckWait time.Duration `env:"RELAY_ACK_WAIT" envDefault:"1m"`
 
 	// RateLimit is the per-key ingest rate in events per second; 0 is off.
-	RateLimit float64
+	RateLimit Rate `env:"RELAY_RATE_LIMIT" envDefault:"0"`
 	// SignedKeys names RELAY_API_KEYS keys whose requests must carry a
 	// valid Relay-Signature.
-	SignedKeys []string
+	SignedKeys []string `env:"RELAY_SIGNED_KEYS"`
 	// TLSCert and TLSKey, when set, make the HTTP server speak TLS.
-	TLSCert string
-	TLSKey  string
+	TLSCert string `env:"RELAY_TLS_CERT"`
+	TLSKey  string `env:"RELAY_TLS_KEY"`
 
-	ShutdownTimeout time.Duration
-	LogLevel        string
-	LogFormat       string
+	ShutdownTimeout time.Duration `env:"RELAY_SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	LogLevel        string        `env:"RELAY_LOG_LEVEL" envDefault:"info"`
+	LogFormat       string        `env:"RELAY_LOG_FORMAT" envDefault:"json"`
+}
+
+// sections are the structs whose tagged fields are parsed, each on its
+// own: a parse error names a Go field, which is unique within a section.
+func (c *Config) sections() []any {
+	return []any{c, &c.Liasmart, &c.Laaffic, &c.Itniotech, &c.JPush}
+}
+
+// Variable describes one environment variable of Config.
+type Variable struct {
+	Name string
+	// Default is the value used when the variable is unset or blank; ""
+	// when there is none.
+	Default string
+	// Secret variables are never echoed in errors.
+	Secret bool
+	// field is the Go field name within its section.
+	field string
+}
+
+// Variables lists every variable relay reads, in the order of Config.
+func Variables() []Variable {
+	var c Config
+	var out []Variable
+	for _, s := range c.sections() {
+		out = append(out, variablesOf(s)...)
+	}
+	return out
+}
+
+func variablesOf(section any) []Variable {
+	t := reflect.TypeOf(section).Elem()
+	var out []Variable
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		out = append(out, Variable{Name: name, Default: f.Tag.Get("envDefault"), Secret: f.Tag.Get("secret") == "true", field: f.Name})
+	}
+	return out
+}
+
+// parsers are relay's readers for the types whose text form is its own;
+// Rate and Threshold read themselves (encoding.TextUnmarshaler).
+var parsers = map[reflect.Type]envtags.ParserFunc{
+	reflect.TypeFor[[]APIKey]():        func(s string) (any, error) { return ParseAPIKeys(s) },
+	reflect.TypeFor[[]string]():        func(s string) (any, error) { return splitList(s), nil },
+	reflect.TypeFor[[]time.Duration](): func(s string) (any, error) { return parseSchedule(s) },
 }
 
 // Defaults returns the configuration relay uses when no variable is set.
 func Defaults() Config {
-	return Config{
-		Role:              RoleAll,
-		HTTPAddr:          "127.0.0.1:8080",
-		DatabaseURL:       "postgres://postgres@127.0.0.1:5432/relay?sslmode=disable",
-		DataDir:           "./data",
-		DedupWindow:       10 * time.Minute,
-		StreamMaxAge:      7 * 24 * time.Hour,
-		Liasmart:          Liasmart{URL: "https://api.liasmart.com", CTrackPath: "/api/CTrack"},
-		Laaffic:           Laaffic{URL: "https://api.laaffic.com"},
-		Itniotech:         Itniotech{URL: "https://api.itniotech.com"},
-		JPush:             JPush{URL: "https://api.sms.jpush.cn"},
-		BalanceInterval:   5 * time.Minute,
-		ReportInterval:    30 * time.Second,
-		ReportBatch:       100,
-		ReportTTL:         24 * time.Hour,
-		VendorTimeout:     10 * time.Second,
-		MaxAttempts:       8,
-		BreakerThreshold:  20,
-		RetryBase:         time.Second,
-		RetryMax:          10 * time.Minute,
-		PauseProbe:        time.Minute,
-		WorkerConcurrency: 512,
-		WorkerBatch:       500,
-		AckWait:           time.Minute,
-		ShutdownTimeout:   30 * time.Second,
-		LogLevel:          "info",
-		LogFormat:         "json",
-	}
+	// The defaults are tags, parsed like any value; TestDefaultsAreTheTags
+	// proves they parse and validate.
+	c, _ := parse(map[string]string{})
+	return c
 }
 
 // Load reads the configuration from getenv (os.Getenv when nil) on top of
-// Defaults and validates it. All problems are reported together.
+// Defaults and validates it. All problems are reported together, each
+// naming its variable.
 func Load(getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	c := Defaults()
-	var errs []error
-	str := func(name string, dst *string) {
-		if v, ok := lookup(getenv, name); ok {
-			*dst = v
+	// Only relay's own variables reach the parser, trimmed; a blank one
+	// counts as unset and takes its default.
+	environ := map[string]string{}
+	for _, v := range Variables() {
+		if s := strings.TrimSpace(getenv(v.Name)); s != "" {
+			environ[v.Name] = s
 		}
 	}
-	dur := func(name string, dst *time.Duration) {
-		if v, ok := lookup(getenv, name); ok {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: not a duration (use e.g. 500ms, 10s, 5m)", name, v))
-				return
-			}
-			*dst = d
-		}
-	}
-	integer := func(name string, dst *int) {
-		if v, ok := lookup(getenv, name); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: not an integer", name, v))
-				return
-			}
-			*dst = n
-		}
-	}
-
-	var role string
-	str("RELAY_ROLE", &role)
-	if role != "" {
-		c.Role = Role(role)
-	}
-	str("RELAY_HTTP_ADDR", &c.HTTPAddr)
-	str("RELAY_DATABASE_URL", &c.DatabaseURL)
-	str("RELAY_NATS_URL", &c.NATSURL)
-	str("RELAY_DATA_DIR", &c.DataDir)
-	str("RELAY_NATS_LISTEN", &c.NATSListen)
-	str("RELAY_ADMIN_TOKEN", &c.AdminToken)
-	dur("RELAY_DEDUP_WINDOW", &c.DedupWindow)
-	dur("RELAY_STREAM_MAX_AGE", &c.StreamMaxAge)
-	str("RELAY_LIASMART_URL", &c.Liasmart.URL)
-	str("RELAY_LIASMART_CTRACK_PATH", &c.Liasmart.CTrackPath)
-	str("RELAY_LIASMART_API_ID", &c.Liasmart.APIID)
-	str("RELAY_LIASMART_API_PASSWORD", &c.Liasmart.APIPassword)
-	dur("RELAY_VENDOR_TIMEOUT", &c.VendorTimeout)
-	str("RELAY_LAAFFIC_URL", &c.Laaffic.URL)
-	str("RELAY_LAAFFIC_API_KEY", &c.Laaffic.APIKey)
-	str("RELAY_LAAFFIC_API_SECRET", &c.Laaffic.APISecret)
-	str("RELAY_LAAFFIC_APP_ID", &c.Laaffic.AppID)
-	str("RELAY_ITNIOTECH_URL", &c.Itniotech.URL)
-	str("RELAY_ITNIOTECH_API_KEY", &c.Itniotech.APIKey)
-	str("RELAY_ITNIOTECH_API_SECRET", &c.Itniotech.APISecret)
-	str("RELAY_JPUSH_URL", &c.JPush.URL)
-	str("RELAY_JPUSH_DEV_KEY", &c.JPush.DevKey)
-	str("RELAY_JPUSH_DEV_SECRET", &c.JPush.DevSecret)
-	str("RELAY_JPUSH_APP_KEY", &c.JPush.AppKey)
-	str("RELAY_JPUSH_MASTER_SECRET", &c.JPush.MasterSecret)
-	for _, t := range []struct {
-		name string
-		dst  **decimal.Decimal
-	}{
-		{"RELAY_LAAFFIC_LOW_BALANCE", &c.Laaffic.LowBalance},
-		{"RELAY_ITNIOTECH_LOW_BALANCE", &c.Itniotech.LowBalance},
-		{"RELAY_JPUSH_LOW_BALANCE", &c.JPush.LowBalance},
-	} {
-		if v, ok := lookup(getenv, t.name); ok {
-			d, err := ParseThreshold(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", t.name, v, err))
-				continue
-			}
-			*t.dst = &d
-		}
-	}
-	dur("RELAY_BALANCE_INTERVAL", &c.BalanceInterval)
-	dur("RELAY_REPORT_INTERVAL", &c.ReportInterval)
-	integer("RELAY_REPORT_BATCH", &c.ReportBatch)
-	dur("RELAY_REPORT_TTL", &c.ReportTTL)
-	integer("RELAY_MAX_ATTEMPTS", &c.MaxAttempts)
-	integer("RELAY_BREAKER_THRESHOLD", &c.BreakerThreshold)
-	if v, ok := lookup(getenv, "RELAY_RETRY_SCHEDULE"); ok {
-		c.RetrySchedule = nil
-		for _, part := range strings.Split(v, ",") {
-			d, err := time.ParseDuration(strings.TrimSpace(part))
-			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Errorf("RELAY_RETRY_SCHEDULE=%q: want positive durations separated by commas, e.g. 5s,1m,5m", v))
-				c.RetrySchedule = nil
-				break
-			}
-			c.RetrySchedule = append(c.RetrySchedule, d)
-		}
-	}
-	dur("RELAY_RETRY_BASE", &c.RetryBase)
-	dur("RELAY_RETRY_MAX", &c.RetryMax)
-	dur("RELAY_PAUSE_PROBE", &c.PauseProbe)
-	integer("RELAY_WORKER_CONCURRENCY", &c.WorkerConcurrency)
-	integer("RELAY_WORKER_BATCH", &c.WorkerBatch)
-	dur("RELAY_ACK_WAIT", &c.AckWait)
-	dur("RELAY_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
-	str("RELAY_LOG_LEVEL", &c.LogLevel)
-	str("RELAY_LOG_FORMAT", &c.LogFormat)
-
-	str("RELAY_TLS_CERT", &c.TLSCert)
-	str("RELAY_TLS_KEY", &c.TLSKey)
-	if v, ok := lookup(getenv, "RELAY_RATE_LIMIT"); ok {
-		r, err := ParseRate(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("RELAY_RATE_LIMIT=%q: %w", v, err))
-		}
-		c.RateLimit = r
-	}
-	if v, ok := lookup(getenv, "RELAY_SIGNED_KEYS"); ok {
-		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				c.SignedKeys = append(c.SignedKeys, name)
+	c, errs := parse(environ)
+	if len(errs) > 0 {
+		// A variable that did not parse keeps its default, so that
+		// Validate reports the other problems and not this one twice.
+		for _, err := range errs {
+			var ve *VarError
+			if errors.As(err, &ve) {
+				delete(environ, ve.Var)
 			}
 		}
-	}
-	if v, ok := lookup(getenv, "RELAY_API_KEYS"); ok {
-		keys, err := ParseAPIKeys(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("RELAY_API_KEYS: %w", err))
-		}
-		c.APIKeys = keys
+		c, _ = parse(environ)
 	}
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
@@ -333,9 +310,102 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-func lookup(getenv func(string) string, name string) (string, bool) {
-	v := strings.TrimSpace(getenv(name))
-	return v, v != ""
+// VarError is a variable whose value could not be read.
+type VarError struct {
+	Var string
+	// Value is the value given, empty for a secret variable.
+	Value string
+	Err   error
+}
+
+func (e *VarError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("%s: %v", e.Var, e.Err)
+	}
+	return fmt.Sprintf("%s=%q: %v", e.Var, e.Value, e.Err)
+}
+
+func (e *VarError) Unwrap() error { return e.Err }
+
+// parse fills a Config from environ and the defaults, translating the
+// library's errors (which name Go fields) into VarErrors.
+func parse(environ map[string]string) (Config, []error) {
+	var c Config
+	// Environment must not be nil: the library would read the process
+	// environment instead.
+	opts := envtags.Options{Environment: environ, FuncMap: parsers}
+	var errs []error
+	for _, s := range c.sections() {
+		err := envtags.ParseWithOptions(s, opts)
+		if err == nil {
+			continue
+		}
+		vars := map[string]Variable{}
+		for _, v := range variablesOf(s) {
+			vars[v.field] = v
+		}
+		var agg envtags.AggregateError
+		if !errors.As(err, &agg) {
+			errs = append(errs, fmt.Errorf("config: %w", err))
+			continue
+		}
+		for _, e := range agg.Errors {
+			// Anything but a ParseError of a tagged field is a mistake
+			// in the tags themselves, which TestDefaultsAreTheTags catches.
+			var pe envtags.ParseError
+			v, ok := Variable{}, false
+			if errors.As(e, &pe) {
+				v, ok = vars[pe.Name]
+			}
+			if !ok {
+				errs = append(errs, fmt.Errorf("config: %w", e))
+				continue
+			}
+			ve := &VarError{Var: v.Name, Err: explain(pe)}
+			if !v.Secret {
+				ve.Value = environ[v.Name]
+			}
+			errs = append(errs, ve)
+		}
+	}
+	return c, errs
+}
+
+// explain words a parse failure for an operator.
+func explain(pe envtags.ParseError) error {
+	switch pe.Type {
+	case reflect.TypeFor[time.Duration]():
+		return errors.New("not a duration (use e.g. 500ms, 10s, 5m)")
+	case reflect.TypeFor[int]():
+		return errors.New("not an integer")
+	}
+	return pe.Err
+}
+
+// splitList reads a comma-separated list, ignoring blanks around and
+// between items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// parseSchedule reads comma-separated durations such as "5s,1m,5m,30m,2h".
+// Their ranges are Validate's concern.
+func parseSchedule(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for i, item := range splitList(s) {
+		d, err := time.ParseDuration(item)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d (%q) is not a duration (use e.g. 5s,1m,5m,30m,2h)", i+1, item)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // ParseAPIKeys parses `name:secret` pairs separated by commas.
@@ -416,14 +486,31 @@ func (c Config) Validate() error {
 	if c.MaxAttempts < 1 {
 		bad("RELAY_MAX_ATTEMPTS=%d: must be at least 1", c.MaxAttempts)
 	}
-	if c.BreakerThreshold < 0 {
-		bad("RELAY_BREAKER_THRESHOLD=%d: must be 0 (off) or more", c.BreakerThreshold)
-	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
 		bad("RELAY_RETRY_BASE=%s, RELAY_RETRY_MAX=%s: want 0 < base <= max", c.RetryBase, c.RetryMax)
 	}
+	for i, d := range c.RetrySchedule {
+		switch {
+		case d <= 0:
+			bad("RELAY_RETRY_SCHEDULE: entry %d (%s) must be positive", i+1, d)
+		case i > 0 && d < c.RetrySchedule[i-1]:
+			bad("RELAY_RETRY_SCHEDULE: entry %d (%s) is shorter than the one before (%s); delays must not decrease", i+1, d, c.RetrySchedule[i-1])
+		}
+	}
 	if c.PauseProbe <= 0 {
 		bad("RELAY_PAUSE_PROBE must be positive")
+	}
+	if c.BreakerThreshold < 0 {
+		bad("RELAY_BREAKER_THRESHOLD=%d: want 0 (breaker off) or more", c.BreakerThreshold)
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		bad("RELAY_STREAM_REPLICAS=%d: want 1..5", c.StreamReplicas)
+	}
+	if c.EventsMaxAge <= 0 {
+		bad("RELAY_EVENTS_MAX_AGE=%s: must be positive", c.EventsMaxAge)
+	}
+	if c.Retention < 0 {
+		bad("RELAY_RETENTION=%s: want 0 (keep everything) or a positive duration", c.Retention)
 	}
 	if c.WorkerConcurrency < 1 {
 		bad("RELAY_WORKER_CONCURRENCY=%d: must be at least 1", c.WorkerConcurrency)

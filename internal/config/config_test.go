@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +137,175 @@ func TestLoadMonitorProblemsByName(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "pw@") {
 		t.Errorf("error echoes a URL password: %v", err)
+	}
+}
+
+func TestDefaultsAreTheTags(t *testing.T) {
+	t.Parallel()
+	d := Defaults()
+	if err := d.Validate(); err != nil {
+		t.Fatalf("the defaults do not validate: %v", err)
+	}
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, d) {
+		t.Fatalf("Load of an empty environment differs from Defaults:\n%+v\n%+v", c, d)
+	}
+	if d.RetrySchedule != nil || d.BreakerThreshold != 20 || d.StreamReplicas != 1 || d.EventsMaxAge != 72*time.Hour ||
+		d.Retention != 720*time.Hour || d.StreamMaxAge != 168*time.Hour || d.RateLimit != 0 || d.WorkerConcurrency != 512 {
+		t.Fatalf("defaults differ from the spec: %+v", d)
+	}
+}
+
+func TestLoadIgnoresTheProcessEnvironment(t *testing.T) {
+	// Not parallel: it sets a process variable. A fake environment is the
+	// whole environment, even when it sets nothing.
+	t.Setenv("RELAY_MAX_ATTEMPTS", "3")
+	c, err := Load(env(nil))
+	if err != nil || c.MaxAttempts != 8 {
+		t.Fatalf("MaxAttempts %d (err %v): the process environment leaked into Load(getenv)", c.MaxAttempts, err)
+	}
+	if c, err := Load(nil); err != nil || c.MaxAttempts != 3 {
+		t.Fatalf("Load(nil): MaxAttempts %d (err %v), want 3 from the process environment", c.MaxAttempts, err)
+	}
+}
+
+func TestLoadNewVariables(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{
+		"RELAY_RETRY_SCHEDULE":    " 5s, 1m,5m ,30m,2h,2h ",
+		"RELAY_BREAKER_THRESHOLD": "0",
+		"RELAY_STREAM_REPLICAS":   "3",
+		"RELAY_EVENTS_MAX_AGE":    "1h",
+		"RELAY_RETENTION":         "0",
+		"RELAY_SIGNED_KEYS":       " app1 ,, ",
+		"RELAY_API_KEYS":          "app1:s3cret",
+		"RELAY_RATE_LIMIT":        "30000/m",
+		"RELAY_MAX_ATTEMPTS":      "   ", // blank: the default
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{5 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 2 * time.Hour}
+	if !reflect.DeepEqual(c.RetrySchedule, want) || c.BreakerThreshold != 0 || c.StreamReplicas != 3 ||
+		c.EventsMaxAge != time.Hour || c.Retention != 0 || !reflect.DeepEqual(c.SignedKeys, []string{"app1"}) ||
+		c.RateLimit != 500 || c.MaxAttempts != 8 {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+// TestLoadReportsParseAndRangeErrorsTogether: the library's parse errors
+// and relay's own checks come back in one error, one line per problem,
+// each naming its variable; a secret is never echoed.
+func TestLoadReportsParseAndRangeErrorsTogether(t *testing.T) {
+	t.Parallel()
+	_, err := Load(env(map[string]string{
+		"RELAY_RETRY_SCHEDULE":      "5s,soon",
+		"RELAY_BREAKER_THRESHOLD":   "-1",
+		"RELAY_STREAM_REPLICAS":     "6",
+		"RELAY_EVENTS_MAX_AGE":      "0s",
+		"RELAY_RETENTION":           "-1h",
+		"RELAY_WORKER_BATCH":        "lots",
+		"RELAY_ACK_WAIT":            "1 minute",
+		"RELAY_RATE_LIMIT":          "5/day",
+		"RELAY_JPUSH_LOW_BALANCE":   "1e3",
+		"RELAY_LAAFFIC_LOW_BALANCE": "ten",
+		"RELAY_API_KEYS":            "app1:topsecretvalue,app1:othersecret",
+	}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, name := range []string{"RELAY_RETRY_SCHEDULE", "RELAY_BREAKER_THRESHOLD", "RELAY_STREAM_REPLICAS", "RELAY_EVENTS_MAX_AGE",
+		"RELAY_RETENTION", "RELAY_WORKER_BATCH", "RELAY_ACK_WAIT", "RELAY_RATE_LIMIT", "RELAY_JPUSH_LOW_BALANCE",
+		"RELAY_LAAFFIC_LOW_BALANCE", "RELAY_API_KEYS"} {
+		if n := strings.Count(msg, name); n != 1 {
+			t.Errorf("error names %s %d times, want once: %v", name, n, msg)
+		}
+	}
+	if lines := strings.Count(msg, "\n") + 1; lines != 11 {
+		t.Errorf("%d lines, want one per problem (11):\n%v", lines, msg)
+	}
+	if strings.Contains(msg, "topsecretvalue") || strings.Contains(msg, "othersecret") {
+		t.Errorf("error echoes a secret: %v", msg)
+	}
+	if strings.Contains(msg, "Env") || strings.Contains(msg, "field") {
+		t.Errorf("error speaks of Go fields rather than variables: %v", msg)
+	}
+	var ve *VarError
+	if !errors.As(err, &ve) {
+		t.Errorf("no VarError in %v", err)
+	}
+}
+
+func TestRetrySchedule(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value string
+		want  string // part of the error; "" for none
+	}{
+		{"", ""},
+		{"1s", ""},
+		{"5s,1m,5m,30m,2h", ""},
+		{"1m,1m", ""},
+		{"1m,30s", "entry 2 (30s) is shorter than the one before (1m0s)"},
+		{"0s,1m", "entry 1 (0s) must be positive"},
+		{"-5s", "entry 1 (-5s) must be positive"},
+		{"5s;1m", `entry 1 ("5s;1m") is not a duration`},
+		{"5", `entry 1 ("5") is not a duration`},
+	} {
+		_, err := Load(env(map[string]string{"RELAY_RETRY_SCHEDULE": tc.value}))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.value, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), "RELAY_RETRY_SCHEDULE") || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: got %v, want %q", tc.value, err, tc.want)
+		}
+	}
+}
+
+func TestRanges(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, value string
+		ok          bool
+	}{
+		{"RELAY_BREAKER_THRESHOLD", "0", true},
+		{"RELAY_BREAKER_THRESHOLD", "1", true},
+		{"RELAY_BREAKER_THRESHOLD", "-1", false},
+		{"RELAY_STREAM_REPLICAS", "1", true},
+		{"RELAY_STREAM_REPLICAS", "5", true},
+		{"RELAY_STREAM_REPLICAS", "0", false},
+		{"RELAY_STREAM_REPLICAS", "6", false},
+		{"RELAY_EVENTS_MAX_AGE", "1s", true},
+		{"RELAY_EVENTS_MAX_AGE", "0", false},
+		{"RELAY_EVENTS_MAX_AGE", "-1h", false},
+		{"RELAY_RETENTION", "0", true},
+		{"RELAY_RETENTION", "24h", true},
+		{"RELAY_RETENTION", "-1s", false},
+	} {
+		_, err := Load(env(map[string]string{tc.name: tc.value}))
+		if tc.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.name)) {
+			t.Errorf("%s=%s: %v", tc.name, tc.value, err)
+		}
+	}
+}
+
+func TestVariables(t *testing.T) {
+	t.Parallel()
+	secret := map[string]bool{}
+	for _, v := range Variables() {
+		if !strings.HasPrefix(v.Name, "RELAY_") {
+			t.Errorf("%s does not start with RELAY_", v.Name)
+		}
+		secret[v.Name] = v.Secret
+	}
+	for _, name := range []string{"RELAY_API_KEYS", "RELAY_ADMIN_TOKEN", "RELAY_LIASMART_API_PASSWORD", "RELAY_LAAFFIC_API_SECRET",
+		"RELAY_ITNIOTECH_API_SECRET", "RELAY_JPUSH_DEV_SECRET", "RELAY_JPUSH_MASTER_SECRET"} {
+		if !secret[name] {
+			t.Errorf("%s is not marked secret", name)
+		}
 	}
 }

@@ -173,9 +173,16 @@ func (s *Server) adminStats(c *fiber.Ctx) error {
 	return c.JSON(st)
 }
 
-type attemptsAnswer struct {
+// AttemptsView is the answer to GET /admin/v1/attempts/{id}, and what
+// `relay status` prints: operators see one form wherever they look.
+type AttemptsView struct {
 	Event    EventView         `json:"event"`
 	Attempts []ops.AttemptView `json:"attempts"`
+}
+
+// AttemptsViewOf converts an event and its calls to their public form.
+func AttemptsViewOf(ea ops.EventAttempts) AttemptsView {
+	return AttemptsView{Event: ViewOf(ea.Event), Attempts: ea.Attempts}
 }
 
 func (s *Server) adminAttempts(c *fiber.Ctx) error {
@@ -193,7 +200,7 @@ func (s *Server) adminAttempts(c *fiber.Ctx) error {
 	if err != nil {
 		return s.adminError(c, err)
 	}
-	return c.JSON(attemptsAnswer{Event: ViewOf(ea.Event), Attempts: ea.Attempts})
+	return c.JSON(AttemptsViewOf(ea))
 }
 
 // parseEventRef reads an event id, or vendor:message_id (the id is
