@@ -199,6 +199,10 @@ func TestConsoleReplaysAFailedEvent(t *testing.T) {
 		}
 	}
 
+	// Anything the Content-Security-Policy blocks (an inline style set from
+	// a string, say) is reported to the page: collect it.
+	step("listen for CSP violations", chromedp.Evaluate[chromedp.Void](
+		`window.cspViolations = []; document.addEventListener("securitypolicyviolation", e => window.cspViolations.push(e.violatedDirective + " " + e.blockedURI))`))
 	step("sign in",
 		chromedp.WaitVisible(chromedp.ID("login-token")),
 		chromedp.SendKeys(chromedp.ID("login-token"), opsAdminToken),
@@ -286,6 +290,10 @@ func TestConsoleReplaysAFailedEvent(t *testing.T) {
 	)
 	if n := r.fake.Confirmations("signup-1003"); n != 1 {
 		t.Errorf("signup-1003 confirmed %d times at the vendor", n)
+	}
+
+	if v, err := chromedp.Run(steps, chromedp.Evaluate[[]string](`window.cspViolations`)); err != nil || len(v) != 0 {
+		t.Errorf("CSP violations: %v %v", v, err)
 	}
 
 	png, err := chromedp.Run(steps, chromedp.FullScreenshot(100))
