@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -13,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"relay/internal/inbound"
+	"relay/internal/store"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -51,10 +55,104 @@ func until(expr string) chromedp.Action[chromedp.Void] {
 
 func text(id string) string { return "document.getElementById(" + strconv.Quote(id) + ").textContent" }
 
+// minuteCounts is one minute of the trends panel: confirmed,
+// already_confirmed, failures.
+type minuteCounts [3]int64
+
+// earlierTraffic records, straight into PostgreSQL as the worker would, an
+// hour of vendor calls made before the test's own: a few calls a minute
+// from 55 to 3 minutes ago, a vendor outage 38-33 minutes ago whose
+// retries are confirmed in the three minutes after it. Every event ends
+// confirmed or already_confirmed (nothing for the workers to do). It gives
+// the trends panel, and the README's picture, an hour with a shape, and
+// returns what each minute should show and the events' final states.
+func earlierTraffic(t *testing.T, st *store.Store, now time.Time) (map[string]minuteCounts, map[store.State]int64) {
+	t.Helper()
+	ctx := context.Background()
+	current := now.UTC().Truncate(time.Minute)
+	var (
+		evs           []store.NewEvent
+		first, second []store.Result
+		owed          []store.NewEvent // outage events, confirmed after it
+	)
+	want := map[string]minuteCounts{}
+	finals := map[store.State]int64{}
+	call := func(minutesAgo, j int, ms float64, outcome string) *store.Attempt {
+		at := current.Add(-time.Duration(minutesAgo)*time.Minute + time.Second + time.Duration(j)*6*time.Second)
+		k := at.Truncate(time.Minute).Format(time.RFC3339)
+		c := want[k]
+		switch outcome {
+		case "confirmed":
+			c[0]++
+		case "already_confirmed":
+			c[1]++
+		default:
+			c[2]++
+		}
+		want[k] = c
+		return &store.Attempt{Attempt: 1, StartedAt: at,
+			Duration: time.Duration(ms * float64(time.Millisecond)), Outcome: outcome}
+	}
+	newEvent := func() store.NewEvent {
+		mid := fmt.Sprintf("earlier-%d", len(evs)+1)
+		e := store.NewEvent{ID: inbound.EventID("liasmart", mid), Vendor: "liasmart", MessageID: mid}
+		evs = append(evs, e)
+		return e
+	}
+	final := func(e store.NewEvent, c *store.Attempt, state store.State, into *[]store.Result) {
+		c.EventID = e.ID
+		*into = append(*into, store.Result{EventID: e.ID, State: state, SpendsBudget: true, Call: c})
+	}
+	for m := 55; m >= 3; m-- {
+		n := 3 + (m*7)%4
+		base := 140 + 45*math.Sin(float64(m)/5)
+		switch {
+		case m <= 38 && m >= 33: // the vendor answers 503, slowly
+			for j := range n {
+				e := newEvent()
+				final(e, call(m, j, 700+float64(j*90), "retry"), store.StateConfirmed, &first)
+				owed = append(owed, e)
+			}
+		case m <= 32 && m >= 30: // retries of the outage go through
+			share := (len(owed) + 2) / 3
+			for j := 0; j < share && len(owed) > 0; j++ {
+				e := owed[0]
+				owed = owed[1:]
+				final(e, call(m, j, base*(0.8+0.1*float64(j%5)), "confirmed"), store.StateConfirmed, &second)
+			}
+		default:
+			for j := range n {
+				e := newEvent()
+				outcome, state := "confirmed", store.StateConfirmed
+				if (m+j)%9 == 0 { // a redelivery: the vendor had it already
+					outcome, state = "already_confirmed", store.StateAlreadyConfirmed
+				}
+				ms := base * (0.7 + 0.15*float64(j))
+				if j == n-1 && m%4 == 0 {
+					ms *= 2.5 // the slow tail p95 shows
+				}
+				final(e, call(m, j, ms, outcome), state, &first)
+			}
+		}
+	}
+	for _, r := range first {
+		finals[r.State]++
+	}
+	if _, err := st.UpsertEvents(ctx, nil, evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range [][]store.Result{first, second} {
+		if _, err := st.RecordResults(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return want, finals
+}
+
 // TestConsoleReplaysAFailedEvent drives the ops console in headless
-// Chromium: sign in, see the counts, filter the failed events, open one,
-// replay it after the vendor recovered (dry-run preview, confirmation) and
-// watch it become confirmed.
+// Chromium: sign in, see the counts and the vendor-call trends, filter the
+// failed events, open one, replay it after the vendor recovered (dry-run
+// preview, confirmation) and watch it become confirmed.
 func TestConsoleReplaysAFailedEvent(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
@@ -74,6 +172,19 @@ func TestConsoleReplaysAFailedEvent(t *testing.T) {
 	}
 	r.waitStates(t, 20*time.Second, map[string]int64{"failed": 5, "confirmed": 12})
 	target := inbound.EventID("liasmart", "signup-1003").String()
+	// The live calls: each failed event was called RELAY_MAX_ATTEMPTS = 2
+	// times (503: retry, then fail), each confirmed one once.
+	if n := len(r.fake.Calls()); n != 5*2+12 {
+		t.Fatalf("the vendor got %d calls, want 22", n)
+	}
+	earlier, finals := earlierTraffic(t, r.main.Store, time.Now())
+	var earlierCounts minuteCounts
+	for _, c := range earlier {
+		for i := range c {
+			earlierCounts[i] += c[i]
+		}
+	}
+	confirmedEvents := 12 + finals[store.StateConfirmed]
 
 	// The first Run starts the browser; it must not carry a timeout.
 	if err := chromedp.Do(ctx, chromedp.Navigate(r.url+"/admin/")); err != nil {
@@ -88,14 +199,50 @@ func TestConsoleReplaysAFailedEvent(t *testing.T) {
 		}
 	}
 
+	// Anything the Content-Security-Policy blocks (an inline style set from
+	// a string, say) is reported to the page: collect it.
+	step("listen for CSP violations", chromedp.Evaluate[chromedp.Void](
+		`window.cspViolations = []; document.addEventListener("securitypolicyviolation", e => window.cspViolations.push(e.violatedDirective + " " + e.blockedURI))`))
 	step("sign in",
 		chromedp.WaitVisible(chromedp.ID("login-token")),
 		chromedp.SendKeys(chromedp.ID("login-token"), opsAdminToken),
 		chromedp.Click(chromedp.ID("login-submit")),
 		chromedp.WaitVisible(chromedp.ID("app")),
 	)
-	step("counts by state", until(`document.querySelector("#stat-failed .count").textContent === "5" &&
-		document.querySelector("#stat-confirmed .count").textContent === "12"`))
+	step("counts by state", until(fmt.Sprintf(`document.querySelector("#stat-failed .count").textContent === "5" &&
+		document.querySelector("#stat-confirmed .count").textContent === "%d"`, confirmedEvents)))
+	step("vendor-call trends: the test's calls and the earlier hour's", until(fmt.Sprintf(
+		`%s === "%d" && %s === "%d" && %s === "%d" && %s === "%d" && document.querySelectorAll("#trend-outcomes g.bucket").length === 60`,
+		text("trend-calls"), earlierCounts[0]+earlierCounts[1]+earlierCounts[2]+22,
+		text("trend-confirmed"), earlierCounts[0]+12, text("trend-already"), earlierCounts[1],
+		text("trend-failures"), earlierCounts[2]+10)))
+	// Every earlier minute in its own bar, with its own counts.
+	perMinute, err := chromedp.Run(steps, chromedp.Evaluate[string](`JSON.stringify(Object.fromEntries(
+		Array.from(document.querySelectorAll("#trend-outcomes g.bucket")).filter(g => g.dataset.calls !== "0").map(g =>
+			[g.dataset.at, [+g.dataset.confirmed, +g.dataset.alreadyConfirmed, +g.dataset.failures]])))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown map[string]minuteCounts
+	if err := json.Unmarshal([]byte(perMinute), &shown); err != nil {
+		t.Fatalf("%v: %s", err, perMinute)
+	}
+	var liveMinutes minuteCounts
+	for at, c := range shown {
+		if _, ok := earlier[at]; ok {
+			continue
+		}
+		for i := range c {
+			liveMinutes[i] += c[i]
+		}
+		delete(shown, at)
+	}
+	if !reflect.DeepEqual(shown, earlier) || liveMinutes != (minuteCounts{12, 0, 10}) {
+		t.Errorf("trends per minute:\n shown %v\n  want %v\nthe test's own minutes: %v, want [12 0 10]", shown, earlier, liveMinutes)
+	}
+	if dots, err := chromedp.Run(steps, chromedp.Evaluate[int](`document.querySelectorAll("#trend-latency-chart circle.dot-p95").length`)); err != nil || dots != len(earlier)+1 && dots != len(earlier)+2 {
+		t.Errorf("latency chart: %d p95 dots (%v), want one per minute with calls: %d earlier, 1 or 2 live", dots, err, len(earlier))
+	}
 	// The token is in sessionStorage, never in the address.
 	loc, err := chromedp.Run(steps, chromedp.Evaluate[string](`location.href + "|" + (sessionStorage.getItem("relay.adminToken") === `+strconv.Quote(opsAdminToken)+`)`))
 	if err != nil || loc != r.url+"/admin/|true" {
@@ -137,10 +284,16 @@ func TestConsoleReplaysAFailedEvent(t *testing.T) {
 	)
 	step("see it confirmed",
 		until(text("detail-state")+` === "confirmed" && document.querySelectorAll("#history tbody tr").length === 3`),
-		until(`document.querySelectorAll("#events tbody tr").length === 4 && document.querySelector("#stat-confirmed .count").textContent === "13"`),
+		until(fmt.Sprintf(`document.querySelectorAll("#events tbody tr").length === 4 && document.querySelector("#stat-confirmed .count").textContent === "%d"`, confirmedEvents+1)),
+		// The replay's call, a confirmation, reaches the trends too.
+		until(fmt.Sprintf(`%s === "%d"`, text("trend-confirmed"), earlierCounts[0]+13)),
 	)
 	if n := r.fake.Confirmations("signup-1003"); n != 1 {
 		t.Errorf("signup-1003 confirmed %d times at the vendor", n)
+	}
+
+	if v, err := chromedp.Run(steps, chromedp.Evaluate[[]string](`window.cspViolations`)); err != nil || len(v) != 0 {
+		t.Errorf("CSP violations: %v %v", v, err)
 	}
 
 	png, err := chromedp.Run(steps, chromedp.FullScreenshot(100))

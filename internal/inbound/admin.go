@@ -16,12 +16,13 @@ import (
 )
 
 // AdminService is what the operator routes need: listings, counts, an
-// event's vendor calls, replays and vendor resume. *ops.Service is the
+// event's vendor calls, vendor-call trends, replays and vendor resume. *ops.Service is the
 // implementation; inbound only translates HTTP to it and its errors back.
 type AdminService interface {
 	ListEvents(ctx context.Context, q ops.Query) (ops.Page, error)
 	Stats(ctx context.Context) (ops.Stats, error)
 	Attempts(ctx context.Context, id uuid.UUID) (ops.EventAttempts, error)
+	Trends(ctx context.Context, minutes int) (ops.Trends, error)
 	Replay(ctx context.Context, req ops.ReplayRequest, meta ops.ReplayMeta) (ops.ReplayResult, error)
 	Replays(ctx context.Context, limit int) ([]ops.ReplayRecord, error)
 	ResumeVendor(ctx context.Context, vendor string) (ops.ResumeResult, error)
@@ -41,6 +42,7 @@ func (s *Server) adminRoutes(r fiber.Router) {
 	r.Get("/registrations", s.adminList)
 	r.Get("/stats", s.adminStats)
 	r.Get("/attempts/:id", s.adminAttempts)
+	r.Get("/trends", s.adminTrends)
 	r.Post("/replays", s.adminReplay)
 	r.Get("/replays", s.adminReplays)
 	r.Post("/vendors/:vendor/resume", s.adminResume)
@@ -171,6 +173,26 @@ func (s *Server) adminStats(c *fiber.Ctx) error {
 		return s.adminError(c, err)
 	}
 	return c.JSON(st)
+}
+
+// adminTrends answers the vendor calls per minute of the last minutes
+// (1-1440, default 60).
+func (s *Server) adminTrends(c *fiber.Ctx) error {
+	a, p := s.admin()
+	if p != nil {
+		return p
+	}
+	minutes, err := ops.ParseTrendMinutes(c.Query("minutes"))
+	if err != nil {
+		return s.adminError(c, err)
+	}
+	ctx, cancel := adminCtx(c)
+	defer cancel()
+	tr, err := a.Trends(ctx, minutes)
+	if err != nil {
+		return s.adminError(c, err)
+	}
+	return c.JSON(tr)
 }
 
 // AttemptsView is the answer to GET /admin/v1/attempts/{id}, and what

@@ -1,5 +1,5 @@
 // Package ops is what operators do to relay: list and count events, read an
-// event's vendor calls, replay failed confirmations and resume a paused
+// event's vendor calls and the vendor calls' trends per minute, replay failed confirmations and resume a paused
 // vendor. The admin HTTP API (inbound) and the console call it; the `relay
 // replay` CLI reaches it through that API. It owns no transport: its inputs
 // and answers are plain values, its errors typed (ValidationError,
@@ -36,6 +36,7 @@ type Store interface {
 	ReplayProgress(ctx context.Context, id uuid.UUID, matched, replayed int) error
 	FinishReplay(ctx context.Context, id uuid.UUID, status string, matched, replayed int, result json.RawMessage, errText string) (store.Replay, error)
 	Replays(ctx context.Context, limit int) ([]store.Replay, error)
+	AttemptTrends(ctx context.Context, from time.Time, n int, width time.Duration) ([]store.TrendBucket, error)
 }
 
 // Config configures a Service.

@@ -19,7 +19,7 @@ func newEvent(msg string) store.NewEvent {
 	return store.NewEvent{ID: uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:relay:liasmart:"+msg)), Vendor: "liasmart", MessageID: msg}
 }
 
-func call(id uuid.UUID, n int, code *int) *store.Attempt {
+func attemptOf(id uuid.UUID, n int, code *int) *store.Attempt {
 	return &store.Attempt{CallID: uuid.New(), EventID: id, Attempt: n, StartedAt: time.Now(), VendorCode: code, Outcome: "x"}
 }
 
@@ -68,7 +68,7 @@ func TestClaimIsExclusive(t *testing.T) {
 	})
 	// Final events are never claimed.
 	if _, err := st.RecordBatch(ctx, store.Batch{Token: first, Release: []uuid.UUID{ev.ID},
-		Results: []store.Result{{EventID: ev.ID, State: store.StateConfirmed, Call: call(ev.ID, 1, intp(1000))}}}); err != nil {
+		Results: []store.Result{{EventID: ev.ID, State: store.StateConfirmed, Call: attemptOf(ev.ID, 1, intp(1000))}}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err = st.ClaimEvents(ctx, second, time.Minute, []store.NewEvent{ev})
@@ -141,7 +141,7 @@ func TestReplayIsNotUndoneByABatchInFlight(t *testing.T) {
 	}
 	out, err := st.RecordBatch(ctx, store.Batch{Token: token, Release: []uuid.UUID{ev.ID}, Results: []store.Result{{
 		EventID: ev.ID, State: store.StateFailed, SpendsBudget: true, Generation: gen, LastError: "budget spent",
-		Call: call(ev.ID, 1, nil)}}})
+		Call: attemptOf(ev.ID, 1, nil)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestReplayIsNotUndoneByABatchInFlight(t *testing.T) {
 	// A success is a fact whatever the generation: it lands.
 	got, _ = st.ClaimEvents(ctx, token, time.Minute, []store.NewEvent{ev})
 	out, err = st.RecordBatch(ctx, store.Batch{Token: token, Release: []uuid.UUID{ev.ID}, Results: []store.Result{{
-		EventID: ev.ID, State: store.StateConfirmed, Generation: gen, Call: call(ev.ID, 2, intp(1000))}}})
+		EventID: ev.ID, State: store.StateConfirmed, Generation: gen, Call: attemptOf(ev.ID, 2, intp(1000))}}})
 	if err != nil || out.Events[0].State != store.StateConfirmed {
 		t.Fatalf("stale success: %+v, %v; want confirmed", out.Events, err)
 	}
@@ -174,11 +174,11 @@ func TestLateTransportErrorKeepsVendorCode(t *testing.T) {
 	if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{ev}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.RecordResults(ctx, []store.Result{{EventID: ev.ID, State: store.StateConfirmed, Call: call(ev.ID, 1, intp(1000))}}); err != nil {
+	if _, err := st.RecordResults(ctx, []store.Result{{EventID: ev.ID, State: store.StateConfirmed, Call: attemptOf(ev.ID, 1, intp(1000))}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := st.RecordResults(ctx, []store.Result{{EventID: ev.ID, State: store.StateRetrying, SpendsBudget: true,
-		LastError: "timeout", Call: call(ev.ID, 2, nil)}})
+		LastError: "timeout", Call: attemptOf(ev.ID, 2, nil)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestReplayDuringTrafficNeverDeadlocks(t *testing.T) {
 			defer wg.Done()
 			var rs []store.Result
 			for _, id := range ids {
-				rs = append(rs, store.Result{EventID: id, State: store.StateFailed, Call: call(id, round, intp(1008))})
+				rs = append(rs, store.Result{EventID: id, State: store.StateFailed, Call: attemptOf(id, round, intp(1008))})
 			}
 			_, err := st.RecordResults(ctx, rs)
 			errs <- err
@@ -309,7 +309,7 @@ func TestExhaustedDuringOutageParks(t *testing.T) {
 	}
 	exhausted := func(id uuid.UUID) store.Result {
 		return store.Result{EventID: id, State: store.StateFailed, SpendsBudget: true, Exhausted: true,
-			LastError: "HTTP 503", Call: call(id, 1, nil)}
+			LastError: "HTTP 503", Call: attemptOf(id, 1, nil)}
 	}
 	out, err := st.RecordBatch(ctx, store.Batch{Results: []store.Result{exhausted(b.ID)},
 		Vendors: []store.VendorTally{{Vendor: "liasmart", Answered: true, Failures: 0, Threshold: 20}}})

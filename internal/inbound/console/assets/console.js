@@ -103,6 +103,7 @@
       $("app").hidden = false;
       $("logout").hidden = false;
       renderStats(st);
+      loadTrends();
       loadEvents(true);
       loadReplays();
       state.timers.push(setInterval(refresh, 5000));
@@ -113,6 +114,7 @@
   function refresh() {
     if ($("app").hidden) { return; }
     api("GET", "/stats").then(renderStats).catch(function () {});
+    loadTrends();
     loadReplays();
   }
 
@@ -177,6 +179,158 @@
     }).catch(function (e) {
       button.disabled = false;
       alert("Resume failed: " + e.message);
+    });
+  }
+
+  // ---- vendor-call trends ----------------------------------------------------
+  // Two SVG charts drawn with DOM calls: geometry in attributes, colours in
+  // console.css by class (the CSP allows no inline style). Each minute is a
+  // <g class="bucket"> carrying its counts in data- attributes and a <title>
+  // the browser shows on hover.
+
+  var SVGNS = "http://www.w3.org/2000/svg";
+  var TREND_MINUTES = 60;
+  // The charts' viewBox (index.html) and the plot area inside it.
+  var CH = { w: 560, h: 190, left: 46, right: 8, top: 10, bottom: 24 };
+
+  function svgEl(tag, attrs, cls) {
+    var e = document.createElementNS(SVGNS, tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, String(attrs[k])); });
+    if (cls) { e.setAttribute("class", cls); }
+    return e;
+  }
+
+  function svgText(x, y, text, anchor, cls) {
+    var t = svgEl("text", { x: x, y: y, "text-anchor": anchor || "start" }, cls);
+    t.textContent = text;
+    return t;
+  }
+
+  function svgTitle(text) {
+    var t = svgEl("title");
+    t.textContent = text;
+    return t;
+  }
+
+  // niceMax rounds an axis maximum up to 1, 2, 2.5 or 5 times a power of ten.
+  function niceMax(v) {
+    if (!(v > 0)) { return 1; }
+    var p = Math.pow(10, Math.floor(Math.log10(v)));
+    var steps = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < steps.length; i++) {
+      if (steps[i] * p >= v) { return steps[i] * p; }
+    }
+    return 10 * p;
+  }
+
+  function hhmm(iso) { return iso.slice(11, 16); }
+
+  function ms(v) { return v >= 100 ? v.toFixed(0) : v.toFixed(1); }
+
+  // frame draws the axes, three horizontal grid lines labelled 0, max/2 and
+  // max, and an hh:mm label every 15 minutes (UTC, like every time shown).
+  function frame(svg, points, max, unit) {
+    var plotH = CH.h - CH.top - CH.bottom;
+    [0, 0.5, 1].forEach(function (f) {
+      var y = CH.top + plotH * (1 - f);
+      svg.appendChild(svgEl("line", { x1: CH.left, x2: CH.w - CH.right, y1: y, y2: y }, f === 0 ? "axis" : "gridline"));
+      var v = max * f;
+      svg.appendChild(svgText(CH.left - 6, y + 4, (v % 1 ? v.toFixed(1) : v) + unit, "end"));
+    });
+    var n = points.length;
+    var step = (CH.w - CH.left - CH.right) / n;
+    points.forEach(function (p, i) {
+      if ((n - 1 - i) % 15 === 0) {
+        // The last label ends at the plot's edge rather than past it.
+        var last = i === n - 1;
+        svg.appendChild(svgText(last ? CH.w - CH.right : CH.left + step * (i + 0.5), CH.h - 6, hhmm(p.at), last ? "end" : "middle"));
+      }
+    });
+    return step;
+  }
+
+  function emptyNote(svg, text) {
+    svg.appendChild(svgText(CH.left + (CH.w - CH.left - CH.right) / 2, CH.top + (CH.h - CH.top - CH.bottom) / 2, text, "middle", "empty"));
+  }
+
+  function drawOutcomes(svg, points) {
+    clear(svg);
+    var max = niceMax(Math.max.apply(null, points.map(function (p) { return p.calls; })));
+    var step = frame(svg, points, max, "");
+    var plotH = CH.h - CH.top - CH.bottom;
+    var barW = Math.max(1, step * 0.78);
+    points.forEach(function (p, i) {
+      var g = svgEl("g", { "data-at": p.at, "data-calls": p.calls, "data-confirmed": p.confirmed,
+        "data-already-confirmed": p.already_confirmed, "data-failures": p.failures }, "bucket");
+      g.appendChild(svgTitle(hhmm(p.at) + " UTC · " + p.calls + " calls: " + p.confirmed + " confirmed, " +
+        p.already_confirmed + " already confirmed, " + p.failures + " failures"));
+      var x = CH.left + step * i;
+      g.appendChild(svgEl("rect", { x: x, y: CH.top, width: step, height: plotH }, "hit"));
+      var y = CH.top + plotH;
+      [["confirmed", "bar-confirmed"], ["already_confirmed", "bar-already"], ["failures", "bar-failures"]].forEach(function (k) {
+        var v = p[k[0]];
+        if (!v) { return; }
+        var h = plotH * v / max;
+        y -= h;
+        g.appendChild(svgEl("rect", { x: x + (step - barW) / 2, y: y, width: barW, height: h }, k[1]));
+      });
+      svg.appendChild(g);
+    });
+    if (!points.some(function (p) { return p.calls > 0; })) {
+      emptyNote(svg, "no vendor call in these " + points.length + " minutes");
+    }
+  }
+
+  function drawLatency(svg, points) {
+    clear(svg);
+    var max = niceMax(Math.max.apply(null, points.map(function (p) { return p.latency_ms_p95 || 0; })));
+    var step = frame(svg, points, max, "");
+    var plotH = CH.h - CH.top - CH.bottom;
+    ["p50", "p95"].forEach(function (q) {
+      var key = "latency_ms_" + q;
+      var run = [];
+      // A minute without a call breaks the line rather than reading as 0 ms.
+      var flush = function () {
+        if (run.length > 1) { svg.appendChild(svgEl("polyline", { points: run.join(" ") }, "line-" + q)); }
+        run = [];
+      };
+      points.forEach(function (p, i) {
+        var v = p[key];
+        if (v === null || v === undefined) { flush(); return; }
+        var x = CH.left + step * (i + 0.5);
+        var y = CH.top + plotH * (1 - v / max);
+        run.push(x.toFixed(1) + "," + y.toFixed(1));
+        var dot = svgEl("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 2.5, "data-at": p.at, "data-ms": v }, "dot-" + q);
+        dot.appendChild(svgTitle(hhmm(p.at) + " UTC · " + q + " " + ms(v) + " ms (" + p.calls + " calls)"));
+        svg.appendChild(dot);
+      });
+      flush();
+    });
+    if (!points.some(function (p) { return p.latency_ms_p95 !== null; })) {
+      emptyNote(svg, "no latency to show");
+    }
+  }
+
+  function renderTrends(tr) {
+    var pts = tr.points;
+    var sum = function (k) { return pts.reduce(function (a, p) { return a + p[k]; }, 0); };
+    $("trend-calls").textContent = sum("calls");
+    $("trend-confirmed").textContent = sum("confirmed");
+    $("trend-already").textContent = sum("already_confirmed");
+    $("trend-failures").textContent = sum("failures");
+    var last = null;
+    pts.forEach(function (p) { if (p.calls > 0) { last = p; } });
+    $("trend-latency").textContent = last ? ms(last.latency_ms_p50) + " / " + ms(last.latency_ms_p95) : "—";
+    $("trend-latency-label").textContent = "ms p50 / p95" + (last ? ", minute of " + hhmm(last.at) : "");
+    $("trend-range").textContent = hhmm(tr.from) + "–" + hhmm(tr.to) + " UTC, one bar per minute";
+    drawOutcomes($("trend-outcomes"), pts);
+    drawLatency($("trend-latency-chart"), pts);
+    $("trend-error").textContent = "";
+  }
+
+  function loadTrends() {
+    return api("GET", "/trends?minutes=" + TREND_MINUTES).then(renderTrends).catch(function (e) {
+      $("trend-error").textContent = "trends: " + e.message;
     });
   }
 

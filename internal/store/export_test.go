@@ -1,0 +1,4 @@
+package store
+
+// TrendsSQL lets the external tests EXPLAIN the trends query as it runs.
+const TrendsSQL = trendsSQL
