@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 )
 
@@ -16,6 +17,23 @@ type Transport struct {
 	Base http.RoundTripper // nil: http.DefaultTransport
 	V    *Validator
 	T    testing.TB
+	// Deferred (with T) records the exchanges and validates them when
+	// the test ends (Flush, which Client registers with T.Cleanup): a
+	// validation costs milliseconds of CPU (kin-openapi compiles the JSON
+	// Schema 2020-12 validator on every call), which must not slow the
+	// request loops of tests that measure a rate.
+	Deferred bool
+
+	mu      sync.Mutex
+	pending []exchange
+}
+
+type exchange struct {
+	req      *http.Request
+	reqBody  []byte
+	status   int
+	header   http.Header
+	respBody []byte
 }
 
 // RoundTrip sends req, buffering both bodies to validate them.
@@ -49,6 +67,12 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("openapitest: reading the answer: %w", err)
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(respBody))
+	if tr.T != nil && tr.Deferred {
+		tr.mu.Lock()
+		tr.pending = append(tr.pending, exchange{out, body, resp.StatusCode, resp.Header.Clone(), respBody})
+		tr.mu.Unlock()
+		return resp, nil
+	}
 	if err := tr.V.Check(out, body, resp.StatusCode, resp.Header, respBody); err != nil {
 		if tr.T == nil {
 			return nil, err
@@ -58,16 +82,32 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// Flush validates the exchanges a Deferred transport recorded, failing T
+// for each mismatch.
+func (tr *Transport) Flush() {
+	tr.mu.Lock()
+	pending := tr.pending
+	tr.pending = nil
+	tr.mu.Unlock()
+	for _, x := range pending {
+		if err := tr.V.Check(x.req, x.reqBody, x.status, x.header, x.respBody); err != nil {
+			tr.T.Errorf("OpenAPI: %v", err)
+		}
+	}
+}
+
 // Client is base (nil: a new client) with its transport wrapped in a
 // Transport checking every exchange against the relay document; a
-// mismatch fails t.
+// mismatch fails t. The exchanges are validated when t ends (Deferred).
 func Client(t testing.TB, base *http.Client) *http.Client {
 	t.Helper()
 	c := &http.Client{}
 	if base != nil {
 		*c = *base
 	}
-	c.Transport = &Transport{Base: c.Transport, V: Relay(t), T: t}
+	tr := &Transport{Base: c.Transport, V: Relay(t), T: t, Deferred: true}
+	t.Cleanup(tr.Flush)
+	c.Transport = tr
 	return c
 }
 
