@@ -1,6 +1,7 @@
 package inbound_test
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 	"testing"
@@ -96,4 +97,24 @@ func templateOf(p string) string {
 		}
 	}
 	return strings.Join(parts, "/")
+}
+
+// TestOpenAPIServed: GET /openapi.json needs no key and answers the
+// embedded document as application/json.
+func TestOpenAPIServed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	resp, body := e.do(t, http.MethodGet, "/openapi.json", nil, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, truncate(body))
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	if !bytes.Equal(body, inbound.OpenAPI()) {
+		t.Error("the answer is not the embedded document")
+	}
+	if _, err := openapitest.Load(body); err != nil {
+		t.Error(err)
+	}
 }
