@@ -60,7 +60,7 @@ func (r *relayUnderTest) call(t *testing.T, token, method, path, body string, hd
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := r.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func (r *relayUnderTest) streamMsgs(t *testing.T) uint64 {
 
 func (r *relayUnderTest) metric(t *testing.T, line string) bool {
 	t.Helper()
-	resp, err := http.Get(r.url + "/metrics")
+	resp, err := r.client.Get(r.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -201,7 +201,7 @@ func TestDeliveryReportEndToEnd(t *testing.T) {
 
 	req, _ := http.NewRequest("GET", r.url+"/admin/v1/balances", nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := r.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"relay/internal/config"
 	"relay/internal/inbound"
+	"relay/internal/inbound/openapitest"
 	"relay/internal/testenv"
 	"relay/internal/vendors/liasmart/liasmarttest"
 )
@@ -27,9 +28,12 @@ const testKey = "test-key-0123456789abcdef"
 type relayUnderTest struct {
 	main *Main
 	url  string
-	nats *server.Server
-	fake *liasmarttest.Fake
-	stop func()
+	// client checks every exchange against the OpenAPI document and
+	// fails the test on a mismatch.
+	client *http.Client
+	nats   *server.Server
+	fake   *liasmarttest.Fake
+	stop   func()
 }
 
 // startRelay runs a whole relay process in-process against a fresh
@@ -76,9 +80,9 @@ func startRelayLogging(t *testing.T, fakeOpts liasmarttest.Options, mod func(*co
 		})
 	}
 	t.Cleanup(stop)
-	r := &relayUnderTest{main: m, url: "http://" + m.Addr(), nats: ns, fake: fake, stop: stop}
+	r := &relayUnderTest{main: m, url: "http://" + m.Addr(), client: openapitest.Client(t, nil), nats: ns, fake: fake, stop: stop}
 	testenv.Eventually(t, 5*time.Second, "relay ready", func() bool {
-		resp, err := http.Get(r.url + "/readyz")
+		resp, err := r.client.Get(r.url + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -98,7 +102,7 @@ func (r *relayUnderTest) do(t *testing.T, method, path, body string) (int, http.
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := r.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +341,7 @@ func TestKeysCreateListRevoke(t *testing.T) {
 		req, _ := http.NewRequest("POST", r.url+"/v1/registrations", strings.NewReader(`{"vendor":"liasmart","message_id":"k1","status":true}`))
 		req.Header.Set("Authorization", "Bearer "+secret)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := r.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

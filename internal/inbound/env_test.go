@@ -20,6 +20,7 @@ import (
 
 	"relay/internal/bus"
 	"relay/internal/inbound"
+	"relay/internal/inbound/openapitest"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -100,6 +101,7 @@ func (e *env) do(t *testing.T, method, path string, body []byte, headers map[str
 	if err != nil {
 		t.Fatalf("reading answer: %v", err)
 	}
+	openapitest.CheckExchange(t, req, body, resp, out)
 	return resp, out
 }
 
@@ -243,7 +245,7 @@ func doTCP(t *testing.T, base, method, path string, body io.Reader, headers map[
 			req.Header.Set(k, v)
 		}
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	client := openapitest.Client(t, &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}})
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -261,14 +263,18 @@ func doTCP(t *testing.T, base, method, path string, body io.Reader, headers map[
 // reading the rest" answers before the body arrives.
 func sendHead(t *testing.T, base, method, path string, contentLength int, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	resp, out, err := sendHeadWithin(base, method, path, contentLength, headers, 10*time.Second)
+	resp, out, err := sendHeadWithin(t, base, method, path, contentLength, headers, 10*time.Second)
 	if err != nil {
 		t.Fatalf("no answer before the body was sent: %v", err)
 	}
 	return resp, out
 }
 
-func sendHeadWithin(base, method, path string, contentLength int, headers map[string]string, wait time.Duration) (*http.Response, []byte, error) {
+// sendHeadWithin is sendHead waiting at most wait; the answer it gets is
+// checked against the OpenAPI document (the request has no body to check:
+// its answer is never 2xx).
+func sendHeadWithin(t *testing.T, base, method, path string, contentLength int, headers map[string]string, wait time.Duration) (*http.Response, []byte, error) {
+	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		return nil, nil, err
@@ -294,5 +300,14 @@ func sendHeadWithin(base, method, path string, contentLength int, headers map[st
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
+	if err == nil {
+		sent, _ := http.NewRequest(method, base+path, nil)
+		for k, v := range headers {
+			if v != "" {
+				sent.Header.Set(k, v)
+			}
+		}
+		openapitest.CheckExchange(t, sent, nil, resp, out)
+	}
 	return resp, out, err
 }

@@ -192,7 +192,7 @@ func TestSingleOverLimitAnsweredEarly(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	base := e.listen(t)
 	headers := map[string]string{"Authorization": testBearer, "Content-Type": "application/json"}
-	resp, out, err := sendHeadWithin(base, http.MethodPost, single, inbound.MaxSingleBody+1, headers, time.Second)
+	resp, out, err := sendHeadWithin(t, base, http.MethodPost, single, inbound.MaxSingleBody+1, headers, time.Second)
 	if err != nil {
 		t.Errorf("regression (spec): no answer within 1s to a declared %d-byte single body before it was "+
 			"sent (%v): the 64 KiB limit is checked only after up to 1 MiB was read", inbound.MaxSingleBody+1, err)

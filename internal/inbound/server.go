@@ -1,6 +1,7 @@
 // Package inbound is relay's HTTP side: the ingest API that makes
 // registration events durable in JetStream before answering, the status
-// read, health, readiness and metrics. It knows HTTP; what happens to an
+// read, health, readiness, metrics and the OpenAPI document describing it
+// all (openapi.json). It knows HTTP; what happens to an
 // event after JetStream stored it is outbound's business.
 package inbound
 
@@ -191,6 +192,7 @@ func (s *Server) routes() {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{})))
+	s.app.Get("/openapi.json", s.openAPI)
 	v1 := s.app.Group("/v1", s.requireKey)
 	v1.Post("/registrations", s.postRegistration)
 	v1.Post("/registrations/batch", s.postBatch)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"relay/internal/inbound"
+	"relay/internal/inbound/openapitest"
 )
 
 // TestSlowlorisIsCutOff sends a request head a byte at a time, slower than
@@ -77,7 +78,7 @@ func TestHeaderFloodIs431(t *testing.T) {
 		for k, v := range headers {
 			req.Header.Set(k, v)
 		}
-		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		client := openapitest.Client(t, &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}})
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Logf("try %d: %v", try, err)
@@ -110,7 +111,7 @@ func TestChunkedBodyOverLimitIs413(t *testing.T) {
 	req.ContentLength = -1 // unknown: net/http sends it chunked
 	req.Header.Set("Authorization", testBearer)
 	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	client := openapitest.Client(t, &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}})
 	resp, err := client.Do(req)
 	if err != nil {
 		// The server may answer and close before the client finished
