@@ -107,6 +107,15 @@ type Config struct {
 	// exceed the longest outage relay is expected to ride out, since an
 	// unprocessed registration older than this is discarded by JetStream.
 	StreamMaxAge time.Duration
+	// StreamReplicas is the replica count of every relay stream (3 on a
+	// 3-node NATS cluster).
+	StreamReplicas int
+	// EventsMaxAge is how long outcome, report, balance and alert events
+	// stay on the bus for subscribers.
+	EventsMaxAge time.Duration
+	// Retention is how long final events (and their attempts) are kept in
+	// PostgreSQL after their last update; 0 keeps everything.
+	Retention time.Duration
 
 	Liasmart      Liasmart
 	VendorTimeout time.Duration
@@ -164,6 +173,9 @@ func Defaults() Config {
 		DataDir:           "./data",
 		DedupWindow:       10 * time.Minute,
 		StreamMaxAge:      7 * 24 * time.Hour,
+		StreamReplicas:    1,
+		EventsMaxAge:      72 * time.Hour,
+		Retention:         720 * time.Hour,
 		Liasmart:          Liasmart{URL: "https://api.liasmart.com", CTrackPath: "/api/CTrack"},
 		Laaffic:           Laaffic{URL: "https://api.laaffic.com"},
 		Itniotech:         Itniotech{URL: "https://api.itniotech.com"},
@@ -233,6 +245,9 @@ func Load(getenv func(string) string) (Config, error) {
 	str("RELAY_ADMIN_TOKEN", &c.AdminToken)
 	dur("RELAY_DEDUP_WINDOW", &c.DedupWindow)
 	dur("RELAY_STREAM_MAX_AGE", &c.StreamMaxAge)
+	integer("RELAY_STREAM_REPLICAS", &c.StreamReplicas)
+	dur("RELAY_EVENTS_MAX_AGE", &c.EventsMaxAge)
+	dur("RELAY_RETENTION", &c.Retention)
 	str("RELAY_LIASMART_URL", &c.Liasmart.URL)
 	str("RELAY_LIASMART_CTRACK_PATH", &c.Liasmart.CTrackPath)
 	str("RELAY_LIASMART_API_ID", &c.Liasmart.APIID)
@@ -381,6 +396,15 @@ func (c Config) Validate() error {
 	}
 	if c.StreamMaxAge != 0 && c.StreamMaxAge < c.DedupWindow {
 		bad("RELAY_STREAM_MAX_AGE=%s: must be 0 (unlimited) or at least RELAY_DEDUP_WINDOW", c.StreamMaxAge)
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		bad("RELAY_STREAM_REPLICAS=%d: must be 1 to 5", c.StreamReplicas)
+	}
+	if c.EventsMaxAge <= 0 {
+		bad("RELAY_EVENTS_MAX_AGE=%s: must be positive", c.EventsMaxAge)
+	}
+	if c.Retention < 0 {
+		bad("RELAY_RETENTION=%s: must be 0 (keep everything) or positive", c.Retention)
 	}
 	if u, err := url.Parse(c.Liasmart.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("RELAY_LIASMART_URL=%q: want http(s)://host", c.Liasmart.URL)
