@@ -135,7 +135,7 @@ func (r *relayUnderTest) streamMsgs(t *testing.T) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := r.main.Bus.JS.Stream(ctx, bus.StreamName)
+	s, err := r.main.Bus.JS.Stream(ctx, bus.RegistrationsStream)
 	if err != nil {
 		t.Fatal(err)
 	}

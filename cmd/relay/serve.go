@@ -73,7 +73,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if _, err = m.Bus.EnsureStream(ctx, bus.StreamOptions{Duplicates: cfg.DedupWindow, MaxAge: cfg.StreamMaxAge}); err != nil {
+	if err = m.Bus.EnsureStreams(ctx, bus.StreamOptions{
+		Duplicates: cfg.DedupWindow, MaxAge: cfg.StreamMaxAge,
+		Replicas: cfg.StreamReplicas, EventsMaxAge: cfg.EventsMaxAge,
+	}); err != nil {
 		return err
 	}
 

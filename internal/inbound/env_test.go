@@ -111,12 +111,12 @@ func (e *env) post(t *testing.T, path string, body []byte) (*http.Response, []by
 	})
 }
 
-// msgs is the RELAY stream's message count.
+// msgs is the registrations stream's message count.
 func (e *env) msgs(t *testing.T) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := e.js.Stream(ctx, bus.StreamName)
+	s, err := e.js.Stream(ctx, bus.RegistrationsStream)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}
@@ -132,7 +132,7 @@ func (e *env) lastRegistration(t *testing.T) jetstream.RawStreamMsg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := e.js.Stream(ctx, bus.StreamName)
+	s, err := e.js.Stream(ctx, bus.RegistrationsStream)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}

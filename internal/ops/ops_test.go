@@ -125,7 +125,7 @@ func (e *replayEnv) msgID(t *testing.T, id uuid.UUID) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := e.js.Stream(ctx, bus.StreamName)
+	s, err := e.js.Stream(ctx, bus.RegistrationsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
