@@ -16,6 +16,7 @@ import (
 	"relay/internal/inbound"
 	"relay/internal/metrics"
 	"relay/internal/outbound"
+	"relay/internal/retention"
 	"relay/internal/store"
 	"relay/internal/vendors/liasmart"
 )
@@ -153,6 +154,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Logger:      m.Logger,
 			Metrics:     m.Metrics,
 		}, m.Store, m.Bus.JS, consumer)
+	}
+	if cfg.Role != config.RoleIngest {
+		// One replica at a time (a lease) deletes final rows older than
+		// RELAY_RETENTION; with 0 it logs that it is off and returns.
+		janitor := retention.New(retention.Config{Retention: cfg.Retention, Logger: m.Logger, Metrics: m.Metrics}, m.Store)
+		m.background = append(m.background, janitor.Run)
 	}
 	if err := m.openOps(ctx); err != nil {
 		return err
