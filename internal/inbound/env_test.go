@@ -59,8 +59,8 @@ func newEnvOn(t *testing.T, ns *server.Server, st *store.Store, mod func(*inboun
 		t.Fatalf("bus.Open: %v", err)
 	}
 	t.Cleanup(b.Close)
-	if _, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
-		t.Fatalf("EnsureStream: %v", err)
+	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
+		t.Fatalf("EnsureStreams: %v", err)
 	}
 	cfg := inbound.Config{
 		Vendors: []string{"liasmart"},

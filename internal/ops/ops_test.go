@@ -99,7 +99,7 @@ func newReplayEnv(t *testing.T, n int) *replayEnv {
 		}
 		t.Cleanup(b.Close)
 		if withStream {
-			if _, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
+			if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
 				t.Fatal(err)
 			}
 		}
