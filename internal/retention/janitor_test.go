@@ -264,3 +264,38 @@ func TestRetentionZeroKeepsEverything(t *testing.T) {
 		t.Errorf("retention 0 took the lease")
 	}
 }
+
+// TestLockedEventIsSkippedNotAwaited: an event a worker or a replay holds
+// (row locked) is skipped without waiting, and when that transaction moves
+// it out of its final state the next pass leaves it alone.
+func TestLockedEventIsSkippedNotAwaited(t *testing.T) {
+	f := setup(t)
+	held := f.event(t, "held", "failed", old)
+	f.event(t, "free", "failed", old)
+	ctx := context.Background()
+	tx, err := f.st.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE id = $1 FOR UPDATE`, held); err != nil {
+		t.Fatal(err)
+	}
+	if d, ran := pass(t, f.janitor("a", 1000, keep)); !ran || d.Events != 1 {
+		t.Fatalf("ran %v, deleted %+v; want the free event only", ran, d)
+	}
+	// The holder replays it: pending again, updated long ago all the same.
+	if _, err := tx.Exec(ctx, `UPDATE events SET state = 'pending' WHERE id = $1`, held); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.exec(t, `UPDATE monitor_leases SET lease_until = $1`, now)
+	if d, ran := pass(t, f.janitor("a", 1000, keep)); !ran || d.Events != 0 {
+		t.Fatalf("ran %v, deleted %+v; want nothing (the old event is pending now)", ran, d)
+	}
+	if got := f.names(t, `SELECT message_id || ':' || state FROM events`); !slices.Equal(got, []string{"held:pending"}) {
+		t.Errorf("events left %v, want [held:pending]", got)
+	}
+}
