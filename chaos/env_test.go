@@ -27,7 +27,7 @@ import (
 
 // The public names of relay's stream and consumer (README: NATS subjects).
 const (
-	streamName   = "RELAY"
+	streamName   = "RELAY_REGISTRATIONS"
 	consumerName = "relay-workers"
 )
 

@@ -22,6 +22,7 @@ import (
 	"relay/internal/metrics"
 	"relay/internal/monitor"
 	"relay/internal/outbound"
+	"relay/internal/retention"
 	"relay/internal/store"
 	"relay/internal/vendors/liasmart"
 )
@@ -85,7 +86,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if _, err = m.Bus.EnsureStream(ctx, bus.StreamOptions{Duplicates: cfg.DedupWindow, MaxAge: cfg.StreamMaxAge}); err != nil {
+	if err = m.Bus.EnsureStreams(ctx, bus.StreamOptions{
+		Duplicates: cfg.DedupWindow, MaxAge: cfg.StreamMaxAge,
+		Replicas: cfg.StreamReplicas, EventsMaxAge: cfg.EventsMaxAge,
+	}); err != nil {
 		return err
 	}
 
@@ -183,6 +187,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Nudge:  m.Outbox.Nudge, Logger: m.Logger, Metrics: m.Metrics,
 		}, m.Store)
 		m.background = append(m.background, m.Reconciler.Run)
+	}
+	if cfg.Role != config.RoleIngest {
+		// One replica at a time (a lease) deletes final rows older than
+		// RELAY_RETENTION; with 0 it logs that it is off and returns.
+		janitor := retention.New(retention.Config{Retention: cfg.Retention, Logger: m.Logger, Metrics: m.Metrics}, m.Store)
+		m.background = append(m.background, janitor.Run)
 	}
 	if err := m.openOps(ctx); err != nil {
 		return err

@@ -1,6 +1,7 @@
 // Package bus owns relay's use of NATS JetStream: the embedded server, the
-// connection, the RELAY stream, its subjects and the worker's durable
-// consumer. Other packages get a jetstream.JetStream and subject names.
+// connection, the two streams (RELAY_REGISTRATIONS, RELAY_EVENTS), their
+// subjects and the worker's durable consumer. Other packages get a
+// jetstream.JetStream and subject names.
 package bus
 
 import (
@@ -17,9 +18,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// StreamName is the one stream relay uses.
-const StreamName = "RELAY"
 
 // ConsumerName is the durable pull consumer the workers of every replica
 // share.
@@ -167,61 +165,6 @@ func StartEmbedded(dataDir, listen string) (*server.Server, error) {
 		return nil, errors.New("bus: embedded nats did not become ready in 30s")
 	}
 	return srv, nil
-}
-
-// StreamOptions configure EnsureStream.
-type StreamOptions struct {
-	// Duplicates is the publish dedup window.
-	Duplicates time.Duration
-	// MaxAge bounds message age; 0 keeps messages until limits remove them.
-	MaxAge time.Duration
-}
-
-// EnsureStream creates the RELAY stream or updates it to the wanted
-// configuration, so a changed dedup window takes effect at restart.
-func (b *Bus) EnsureStream(ctx context.Context, o StreamOptions) (jetstream.Stream, error) {
-	cfg := jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "relay: registrations, confirmations, reports, balances, alerts",
-		Subjects:    []string{"relay.>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		Duplicates:  o.Duplicates,
-		MaxAge:      o.MaxAge,
-		Replicas:    1,
-	}
-	s, err := b.JS.CreateOrUpdateStream(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("bus: stream %s: %w", StreamName, err)
-	}
-	return s, nil
-}
-
-// ConsumerOptions configure EnsureConsumer.
-type ConsumerOptions struct {
-	AckWait       time.Duration
-	MaxAckPending int
-}
-
-// EnsureConsumer creates or updates the workers' durable pull consumer.
-// MaxDeliver is unlimited: the retry budget is counted in PostgreSQL, where
-// a crash cannot lose it, not in redeliveries.
-func (b *Bus) EnsureConsumer(ctx context.Context, o ConsumerOptions) (jetstream.Consumer, error) {
-	c, err := b.JS.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		Description:   "relay workers: confirm registrations with the vendor",
-		FilterSubject: RegistrationsAll,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       o.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: o.MaxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bus: consumer %s: %w", ConsumerName, err)
-	}
-	return c, nil
 }
 
 // Connected reports whether the connection is up, without taking the

@@ -119,7 +119,7 @@ func TestBatchMixed(t *testing.T) {
 	// The payload of b-2 as the worker will read it.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream, err := e.js.Stream(ctx, bus.StreamName)
+	stream, err := e.js.Stream(ctx, bus.RegistrationsStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,8 +60,8 @@ func newEnvOn(t *testing.T, ns *server.Server, st *store.Store, mod func(*inboun
 		t.Fatalf("bus.Open: %v", err)
 	}
 	t.Cleanup(b.Close)
-	if _, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
-		t.Fatalf("EnsureStream: %v", err)
+	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
+		t.Fatalf("EnsureStreams: %v", err)
 	}
 	cfg := inbound.Config{
 		Vendors: []string{"liasmart"},
@@ -113,12 +113,12 @@ func (e *env) post(t *testing.T, path string, body []byte) (*http.Response, []by
 	})
 }
 
-// msgs is the RELAY stream's message count.
+// msgs is the registrations stream's message count.
 func (e *env) msgs(t *testing.T) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := e.js.Stream(ctx, bus.StreamName)
+	s, err := e.js.Stream(ctx, bus.RegistrationsStream)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}
@@ -134,7 +134,7 @@ func (e *env) lastRegistration(t *testing.T) jetstream.RawStreamMsg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := e.js.Stream(ctx, bus.StreamName)
+	s, err := e.js.Stream(ctx, bus.RegistrationsStream)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}

@@ -48,7 +48,7 @@ func Example_ingest() {
 		log.Fatal(err)
 	}
 	defer b.Close()
-	if _, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
+	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
 		log.Fatal(err)
 	}
 

@@ -64,7 +64,7 @@ func TestNATSDownAnswers503(t *testing.T) {
 	checkAccepted(t, resp, out, resp.StatusCode, "down-1", resp.StatusCode == http.StatusOK)
 
 	ids := map[string]int{}
-	stream, err := e.js.Stream(t.Context(), bus.StreamName)
+	stream, err := e.js.Stream(t.Context(), bus.RegistrationsStream)
 	if err != nil {
 		t.Fatal(err)
 	}

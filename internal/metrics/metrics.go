@@ -38,6 +38,10 @@ type Metrics struct {
 	VendorBalance    *prometheus.GaugeVec   // vendor, kind
 	VendorPollErrors *prometheus.CounterVec // vendor, class (retryable|permanent|account)
 	Reports          *prometheus.CounterVec // vendor, status (delivered|failed|expired)
+
+	// Retention janitor (internal/retention).
+	RetentionDeleted *prometheus.CounterVec // table (events|attempts|replay_events|messages|outbox)
+	RetentionPass    prometheus.Histogram
 }
 
 // New registers relay's metrics, with Go and process collectors, on a
@@ -113,5 +117,13 @@ func New() *Metrics {
 		Name: "relay_delivery_reports_total", Help: "Tracked messages reaching a final status, by vendor and status.",
 	}, []string{"vendor", "status"})
 	r.MustRegister(m.VendorBalance, m.VendorPollErrors, m.Reports)
+	m.RetentionDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_retention_deleted_rows_total", Help: "Rows deleted by the retention janitor (RELAY_RETENTION), by table.",
+	}, []string{"table"})
+	m.RetentionPass = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "relay_retention_pass_duration_seconds", Help: "Duration of a retention janitor pass that held the lease.",
+		Buckets: []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60},
+	})
+	r.MustRegister(m.RetentionDeleted, m.RetentionPass)
 	return m
 }

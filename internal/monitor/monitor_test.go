@@ -60,7 +60,7 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	if _, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
+	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	return &bundle{st: st, js: b.JS, m: metrics.New(), clock: newClock()}

@@ -258,7 +258,7 @@ func (s *Service) consumerState(ctx context.Context) *ConsumerState {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	c, err := s.js.Consumer(ctx, bus.StreamName, bus.ConsumerName)
+	c, err := s.js.Consumer(ctx, bus.RegistrationsStream, bus.ConsumerName)
 	if err != nil {
 		s.log.Debug("stats: consumer info", "err", err)
 		return nil

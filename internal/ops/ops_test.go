@@ -100,7 +100,7 @@ func newReplayEnv(t *testing.T, n int) *replayEnv {
 		}
 		t.Cleanup(b.Close)
 		if withStream {
-			if _, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
+			if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -126,7 +126,7 @@ func (e *replayEnv) msgID(t *testing.T, id uuid.UUID) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := e.js.Stream(ctx, bus.StreamName)
+	s, err := e.js.Stream(ctx, bus.RegistrationsStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -10,43 +11,47 @@ import (
 	"relay/internal/bus"
 )
 
-// Stored returns the payloads the RELAY stream holds on subject, in order:
-// what a JetStream subscriber gets, duplicates already dropped by the
-// stream's dedup window.
+// Stored returns the payloads the stream of subject (bus.StreamFor) holds
+// on subject, in order: what a JetStream subscriber gets, duplicates
+// already dropped by the stream's dedup window. For registrations that is
+// what the workers have not acked yet: the work-queue stream drops a
+// message once acked.
+//
+// It reads with message gets (next message on subject from a sequence),
+// not a consumer: a work-queue stream allows one consumer per subject, the
+// workers' own.
 func Stored(t testing.TB, js jetstream.JetStream, subject string) [][]byte {
+	t.Helper()
+	msgs := StoredMsgs(t, js, subject)
+	if len(msgs) == 0 {
+		return nil
+	}
+	out := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Data
+	}
+	return out
+}
+
+// StoredMsgs is Stored with the messages' headers and sequences.
+func StoredMsgs(t testing.TB, js jetstream.JetStream, subject string) []*jetstream.RawStreamMsg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, bus.StreamName)
+	s, err := js.Stream(ctx, bus.StreamFor(subject))
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := int(info.State.Subjects[subject])
-	if n == 0 {
-		return nil
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for len(out) < n {
-		batch, err := cons.Fetch(n-len(out), jetstream.FetchMaxWait(5*time.Second))
+	var out []*jetstream.RawStreamMsg
+	for seq := uint64(1); ; {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out
+		}
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: get from seq %d: %v", subject, seq, err)
 		}
-		got := 0
-		for msg := range batch.Messages() {
-			out = append(out, msg.Data())
-			got++
-		}
-		if got == 0 {
-			t.Fatalf("%s: read %d of %d stored messages", subject, len(out), n)
-		}
+		out = append(out, m)
+		seq = m.Sequence + 1
 	}
-	return out
 }

@@ -42,7 +42,7 @@ func RawPublish(ctx context.Context, dataDir string, n int) (Throughput, error) 
 		return Throughput{}, err
 	}
 	defer b.Close()
-	if _, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour}); err != nil {
+	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour}); err != nil {
 		return Throughput{}, err
 	}
 	payloads := make([][]byte, n)
