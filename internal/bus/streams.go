@@ -136,21 +136,6 @@ func (b *Bus) createOrUpdate(ctx context.Context, cfgs ...jetstream.StreamConfig
 	return nil
 }
 
-// EnsureStream is EnsureStreams returning the registrations stream, for
-// callers written before the split.
-//
-// Deprecated: use EnsureStreams.
-func (b *Bus) EnsureStream(ctx context.Context, o StreamOptions) (jetstream.Stream, error) {
-	if err := b.EnsureStreams(ctx, o); err != nil {
-		return nil, err
-	}
-	s, err := b.JS.Stream(ctx, RegistrationsStream)
-	if err != nil {
-		return nil, fmt.Errorf("bus: stream %s: %w", RegistrationsStream, err)
-	}
-	return s, nil
-}
-
 // ConsumerOptions configure EnsureConsumer.
 type ConsumerOptions struct {
 	AckWait       time.Duration

@@ -64,7 +64,7 @@ func benchSetup(b *testing.B) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(bs.Close)
-	if _, err := bs.EnsureStream(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
+	if err := bs.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
 		b.Fatal(err)
 	}
 	consumer, err := bs.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: time.Minute, MaxAckPending: 4 * benchBatch})

@@ -47,7 +47,7 @@ func setup(t *testing.T, fakeOpts liasmarttest.Options, ackWait time.Duration) *
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	if _, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
+	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	consumer, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: ackWait, MaxAckPending: 1000})
