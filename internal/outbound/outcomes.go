@@ -15,8 +15,6 @@ import (
 	"relay/internal/store"
 )
 
-// publishTimeout bounds the wait for a batch's outcome acks.
-const publishTimeout = 10 * time.Second
 
 // AlertMessages are the outbox messages announcing vendor's pause and
 // resume transitions, by kind (credentials_rejected, vendor_unavailable,
@@ -106,7 +104,7 @@ func (w *Worker) publishOutcomes(ctx context.Context, items map[uuid.UUID]*item,
 	if len(futures) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	ctx, cancel := context.WithTimeout(ctx, w.publishTimeout)
 	defer cancel()
 	for _, p := range futures {
 		select {

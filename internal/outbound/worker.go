@@ -84,6 +84,9 @@ type Worker struct {
 	abortMu sync.Mutex
 	abort   context.CancelFunc
 
+	// publishTimeout bounds the wait for a batch's outcome acks (10s).
+	publishTimeout time.Duration
+
 	// beforeCommit, when set (tests), runs between the vendor calls and
 	// the PostgreSQL commit; an error abandons the batch as a crash would.
 	beforeCommit func(ctx context.Context) error
@@ -135,6 +138,8 @@ func NewWorker(cfg Config, st Store, js jetstream.JetStream, consumer jetstream.
 		log: cfg.Logger, m: cfg.Metrics,
 		sem:  make(chan struct{}, cfg.Concurrency),
 		held: map[jetstream.Msg]struct{}{},
+
+		publishTimeout: 10 * time.Second,
 	}
 	w.gate = newGate(cfg, st)
 	return w
