@@ -82,7 +82,7 @@ func TestTally(t *testing.T) {
 		{vendor: "d", done: at(1), signal: refused, reason: "vendor code 1004", code: 1004},
 	}, 20)
 	want := map[string]string{
-		"a": "answered=true failures=1 refused=false probe=false", // the failure at 1 is before the answer
+		"a": "answered=true failures=1 refused=false probe=false",  // the failure at 1 is before the answer
 		"b": "answered=false failures=2 refused=false probe=false", // an unanswered probe resumes nothing
 		"c": "answered=true failures=0 refused=false probe=true",
 		"d": "answered=true failures=0 refused=true probe=false",

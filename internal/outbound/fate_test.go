@@ -216,4 +216,4 @@ func (silentJS) PublishAsync(string, []byte, ...jetstream.PublishOpt) (jetstream
 type silentFuture struct{ jetstream.PubAckFuture }
 
 func (silentFuture) Ok() <-chan *jetstream.PubAck { return nil }
-func (silentFuture) Err() <-chan error           { return nil }
+func (silentFuture) Err() <-chan error            { return nil }

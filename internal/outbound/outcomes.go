@@ -15,7 +15,6 @@ import (
 	"relay/internal/store"
 )
 
-
 // AlertMessages are the outbox messages announcing vendor's pause and
 // resume transitions, by kind (credentials_rejected, vendor_unavailable,
 // credentials_accepted, vendor_available); the store writes the one whose
