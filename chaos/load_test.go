@@ -43,6 +43,8 @@ type loadGen struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	haltOnce sync.Once
 }
 
 // rec is one request and its answer.
@@ -112,10 +114,13 @@ func (g *loadGen) start() {
 }
 
 // halt stops the load and waits for the requests in flight.
+// halt stops the load and waits for requests in flight; again is a no-op.
 func (g *loadGen) halt() {
-	close(g.stop)
-	g.wg.Wait()
-	g.client.CloseIdleConnections()
+	g.haltOnce.Do(func() {
+		close(g.stop)
+		g.wg.Wait()
+		g.client.CloseIdleConnections()
+	})
 }
 
 func (g *loadGen) newID() string {

@@ -22,12 +22,15 @@ import (
 const opsAdminToken = "admin-token-0123456789abcdef"
 
 // opsRelay starts a relay with the admin API on, RELAY_MAX_ATTEMPTS
-// maxAttempts, and a fake CTrack whose answer script is given.
+// maxAttempts, and a fake CTrack whose answer script is given. The breaker
+// is off (RELAY_BREAKER_THRESHOLD=0): these tests make failed events with
+// an outage, which the breaker would rightly hold paused instead.
 func opsRelay(t *testing.T, maxAttempts int, script func(messageID string, n int) *liasmarttest.Reply) *relayUnderTest {
 	t.Helper()
 	return startRelay(t, liasmarttest.Options{Script: script}, func(c *config.Config) {
 		c.AdminToken = opsAdminToken
 		c.MaxAttempts = maxAttempts
+		c.BreakerThreshold = 0
 	})
 }
 

@@ -180,6 +180,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		m.Reconciler = outbound.NewReconciler(outbound.ReconcilerConfig{
 			Vendors: callable, Probe: cfg.PauseProbe,
+			// It also sends the probes' events: at least once per probe interval.
+			Interval: min(10*time.Second, max(cfg.PauseProbe, time.Second)),
 			// Past the consumer's redelivery, so a message that is merely
 			// slow is not doubled: under a minute in all with the default.
 			Grace:  max(30*time.Second, cfg.AckWait+5*time.Second),
