@@ -27,6 +27,7 @@ func Require(t testing.TB, what string, err error) {
 	}
 	if InCI() {
 		t.Fatalf("missing prerequisite %s: %v (CI is set, so a missing prerequisite fails instead of skipping; .ci/run installs it)", what, err)
+		return
 	}
 	t.Skipf("missing prerequisite %s: %v (skipped; under CI=1 this fails)", what, err)
 }
