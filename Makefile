@@ -30,6 +30,8 @@ fake-ctrack: build
 
 # make test: formatting, vet, staticcheck and every test (race detector on)
 # against the real PostgreSQL on 127.0.0.1:5432 and in-process NATS servers.
+# With CI=1 (.ci/run sets it) a test whose prerequisite is missing (Chromium,
+# PostgreSQL's server binaries, nats-server) fails instead of skipping.
 test: lint unit
 
 lint:

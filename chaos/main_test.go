@@ -3,6 +3,7 @@
 package chaos
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"relay/internal/testenv"
 )
 
 var (
@@ -20,16 +23,21 @@ var (
 	keepFlag = flag.Bool("chaos.keep", false, "keep the directory of process logs even when every scenario passed")
 )
 
-// natsServerPath is Debian's nats-server (2.9.x on the dev machines and CI).
-const natsServerPath = "/usr/sbin/nats-server"
+// debianNATSServer is where Debian's nats-server package (2.9.x on the dev
+// machines and CI) puts the binary; /usr/sbin is not on a non-root user's
+// PATH, so it is looked for there when PATH has none.
+const debianNATSServer = "/usr/sbin/nats-server"
 
 // suite is what TestMain prepares once for every scenario: the relay binary
 // and the private PostgreSQL cluster (each scenario has its own database in
 // it, and its own nats-server).
 var suite struct {
-	skip     string // non-empty: every scenario skips with this reason
+	short    string // non-empty: -short, every scenario skips deliberately
+	missing  string // a prerequisite not found: every scenario stops (testenv.Require)
+	lack     error  // why missing is missing
 	full     bool
 	relayBin string
+	natsBin  string
 	runDir   string // process logs, kept when a scenario fails
 	pg       *pgCluster
 
@@ -45,21 +53,23 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	suite.full = *fullFlag || strings.EqualFold(os.Getenv("RELAY_CHAOS"), "full")
 	if testing.Short() {
-		suite.skip = "chaos suite skipped with -short (it runs relay, nats-server and PostgreSQL processes for ~90 s)"
+		suite.short = "chaos suite skipped with -short (it runs relay, nats-server and PostgreSQL processes for ~90 s)"
 		return m.Run()
 	}
+	// A missing prerequisite stops every scenario through testenv.Require:
+	// a skip on a developer's machine, a failure under CI.
 	pgBin, err := findPostgres()
 	if err != nil {
-		suite.skip = err.Error()
+		suite.missing, suite.lack = "PostgreSQL server binaries (initdb, pg_ctl, postgres; Debian package postgresql)", err
 		return m.Run()
 	}
-	if _, err := os.Stat(natsServerPath); err != nil {
-		suite.skip = "chaos suite needs " + natsServerPath + " (Debian's nats-server package): " + err.Error()
+	if suite.natsBin, err = findNATSServer(); err != nil {
+		suite.missing, suite.lack = "nats-server (Debian package nats-server)", err
 		return m.Run()
 	}
 	if os.Geteuid() == 0 {
 		if _, err := postgresCredential(); err != nil {
-			suite.skip = "chaos suite runs as root and needs the postgres user to run initdb: " + err.Error()
+			suite.missing, suite.lack = "the postgres user (the suite runs as root and initdb refuses root)", err
 			return m.Run()
 		}
 	}
@@ -112,12 +122,15 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-// needSuite skips the test when TestMain could not prepare the suite.
+// needSuite stops the test when TestMain did not prepare the suite: a
+// deliberate skip with -short; for a missing prerequisite, a skip or,
+// under CI, a failure naming it.
 func needSuite(t *testing.T) {
 	t.Helper()
-	if suite.skip != "" {
-		t.Skip(suite.skip)
+	if suite.short != "" {
+		t.Skip(suite.short)
 	}
+	testenv.Require(t, suite.missing, suite.lack)
 }
 
 // buildRelay builds ./cmd/relay into path, with -race when this test binary
@@ -156,7 +169,18 @@ func findPostgres() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil && hasPGTools(filepath.Dir(p)) {
 		return filepath.Dir(p), nil
 	}
-	return "", fmt.Errorf("chaos suite needs PostgreSQL's initdb, pg_ctl and postgres (/usr/lib/postgresql/*/bin or PATH); none found")
+	return "", errors.New("no directory holding initdb, pg_ctl and postgres in /usr/lib/postgresql/*/bin or on PATH")
+}
+
+// findNATSServer returns the nats-server on PATH, else Debian's.
+func findNATSServer() (string, error) {
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat(debianNATSServer); err != nil {
+		return "", fmt.Errorf("not on PATH, and %w", err)
+	}
+	return debianNATSServer, nil
 }
 
 func hasPGTools(dir string) bool {

@@ -290,7 +290,7 @@ func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.
 
 func (n *natsServer) start() error {
 	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-js", "-sd", n.store}
-	p, err := startProc("nats-server", natsServerPath, args, baseEnv(), n.log, filepath.Dir(n.store), nil)
+	p, err := startProc("nats-server", suite.natsBin, args, baseEnv(), n.log, filepath.Dir(n.store), nil)
 	if err != nil {
 		return err
 	}

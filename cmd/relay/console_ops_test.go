@@ -17,6 +17,7 @@ import (
 
 	"relay/internal/inbound"
 	"relay/internal/store"
+	"relay/internal/testenv"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -24,9 +25,8 @@ const chromiumPath = "/usr/bin/chromium"
 // browser starts a headless Chromium for the test, in a profile of its own.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("%s is absent: console test skipped", chromiumPath)
-	}
+	_, err := os.Stat(chromiumPath)
+	testenv.Require(t, "Chromium at "+chromiumPath+" (Debian package chromium)", err)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,

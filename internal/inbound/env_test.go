@@ -75,7 +75,9 @@ func newEnvOn(t *testing.T, ns *server.Server, st *store.Store, mod func(*inboun
 	if st != nil {
 		events = st
 	}
-	return &env{ns: ns, bus: b, js: b.JS, srv: inbound.New(cfg, b.JS, events), st: st}
+	srv := inbound.New(cfg, b.JS, events)
+	t.Cleanup(srv.Close) // servers driven by App().Test are never shut down
+	return &env{ns: ns, bus: b, js: b.JS, srv: srv, st: st}
 }
 
 // do drives one request in-process. headers maps names to values; a

@@ -3,6 +3,7 @@ package inbound
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,6 +18,10 @@ type knownLookup struct {
 	timeout time.Duration
 	log     *slog.Logger
 	reqs    chan lookupRequest
+
+	stop     chan struct{} // closed by close: the loops return
+	stopOnce sync.Once
+	loops    sync.WaitGroup
 }
 
 type lookupRequest struct {
@@ -31,12 +36,24 @@ func newKnownLookup(events Events, timeout time.Duration, log *slog.Logger) *kno
 	if events == nil {
 		return nil
 	}
-	l := &knownLookup{events: events, timeout: timeout, log: log, reqs: make(chan lookupRequest, 1024)}
+	l := &knownLookup{events: events, timeout: timeout, log: log,
+		reqs: make(chan lookupRequest, 1024), stop: make(chan struct{})}
 	// Two loops: one query in flight while the next batch gathers.
 	for range 2 {
-		go l.loop()
+		l.loops.Go(l.loop)
 	}
 	return l
+}
+
+// close stops the loops and waits for them (a query in flight ends within
+// the timeout). Callers still waiting get nil, as for a timeout; later
+// calls to known return nil at once. It is safe to call more than once.
+func (l *knownLookup) close() {
+	if l == nil {
+		return
+	}
+	l.stopOnce.Do(func() { close(l.stop) })
+	l.loops.Wait()
 }
 
 // known returns which ids PostgreSQL has; nil when it could not tell in
@@ -50,7 +67,14 @@ func (l *knownLookup) known(ctx context.Context, ids []uuid.UUID) map[uuid.UUID]
 	timer := time.NewTimer(l.timeout)
 	defer timer.Stop()
 	select {
+	case <-l.stop:
+		return nil
+	default:
+	}
+	select {
 	case l.reqs <- req:
+	case <-l.stop:
+		return nil
 	case <-timer.C:
 		return nil
 	case <-ctx.Done():
@@ -59,6 +83,8 @@ func (l *knownLookup) known(ctx context.Context, ids []uuid.UUID) map[uuid.UUID]
 	select {
 	case m := <-req.resp:
 		return m
+	case <-l.stop:
+		return nil
 	case <-timer.C:
 		return nil
 	case <-ctx.Done():
@@ -66,10 +92,15 @@ func (l *knownLookup) known(ctx context.Context, ids []uuid.UUID) map[uuid.UUID]
 	}
 }
 
-// loop serves requests for the life of the process: the server has no
-// other lifecycle than its fiber app, and an idle loop costs nothing.
+// loop serves requests until close.
 func (l *knownLookup) loop() {
-	for first := range l.reqs {
+	for {
+		var first lookupRequest
+		select {
+		case first = <-l.reqs:
+		case <-l.stop:
+			return
+		}
 		batch := []lookupRequest{first}
 		n := len(first.ids)
 	gather:

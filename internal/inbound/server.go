@@ -184,8 +184,19 @@ func (s *Server) App() *fiber.App { return s.app }
 // Listen serves on addr until Shutdown.
 func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 
-// Shutdown stops accepting connections and waits for requests in flight.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+// Shutdown stops accepting connections, waits for requests in flight, then
+// releases what the server runs in the background (Close).
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.app.ShutdownWithContext(ctx)
+	s.Close()
+	return err
+}
+
+// Close stops the server's background work: the loops of the duplicate
+// lookup. A server that was never listened on (tests driving App().Test)
+// needs it; Shutdown calls it. Requests served after Close skip the
+// lookup, as when it times out. Close may be called more than once.
+func (s *Server) Close() { s.lookup.close() }
 
 func (s *Server) routes() {
 	s.app.Use(s.observe)
