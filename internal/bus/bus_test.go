@@ -23,7 +23,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 // TestEmbeddedStreamAndConsumer opens the embedded server, creates the
 // stream and the consumer, round-trips a message, changes the dedup
-// window at a second EnsureStream, and closes; goleak then checks that
+// window at a second EnsureStreams, and closes; goleak then checks that
 // Close stopped everything.
 func TestEmbeddedStreamAndConsumer(t *testing.T) {
 	t.Parallel()
@@ -40,7 +40,7 @@ func TestEmbeddedStreamAndConsumer(t *testing.T) {
 	if err := b.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-	if _, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
+	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	cons, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: 30 * time.Second, MaxAckPending: 100})
@@ -74,12 +74,15 @@ func TestEmbeddedStreamAndConsumer(t *testing.T) {
 		t.Fatalf("consumer delivered %d messages, want 1", n)
 	}
 
-	s, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: time.Minute})
+	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.JS.Stream(ctx, bus.RegistrationsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := s.CachedInfo().Config.Duplicates; d != time.Minute {
-		t.Errorf("dedup window after the second EnsureStream: %s, want 1m", d)
+		t.Errorf("dedup window after the second EnsureStreams: %s, want 1m", d)
 	}
 }
 
