@@ -1,0 +1,46 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// hotTables are the tables that grow or churn with the traffic; their
+// autovacuum settings are in sql/008 and Migrate analyzes them.
+var hotTables = []string{"events", "attempts", "outbox", "messages"}
+
+// setPlanCacheMode makes every connection plan each execution of a
+// prepared statement with its parameters (plan_cache_mode =
+// force_custom_plan), unless the database URL chose a mode itself.
+//
+// pgx prepares and caches every statement per connection. After five
+// executions PostgreSQL may switch such a statement to a generic plan,
+// and keeps it until the table's statistics change. On a fresh database
+// the statistics say events is empty (Migrate analyzes it), so the generic
+// plan of "WHERE id = ANY($1)" is a sequential scan, and it stays one while
+// a burst fills the table, until autovacuum analyzes it a minute or more
+// later: ingest ran ten times slower meanwhile. A custom plan is made
+// against the table's current size in pages, which grows with every
+// insert whatever the statistics say, so the primary key lookups stay index
+// scans. The price is a planning of a few tens of microseconds per
+// statement, paid once per batch, not per event.
+func setPlanCacheMode(cfg *pgx.ConnConfig) {
+	if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
+}
+
+// analyzeHotTables refreshes the statistics of the hot tables after
+// migrations ran, so that the planner never works from statistics older
+// than the schema (a new column or index has none until then).
+func analyzeHotTables(ctx context.Context, conn *pgxpool.Conn) error {
+	for _, t := range hotTables {
+		if _, err := conn.Exec(ctx, "ANALYZE "+pgx.Identifier{t}.Sanitize()); err != nil {
+			return fmt.Errorf("store: analyze %s: %w", t, err)
+		}
+	}
+	return nil
+}
