@@ -20,6 +20,10 @@ import (
 // "empty" and the next ANALYZE: a burst on a fresh deployment.
 const coldRows = 50_000
 
+// afterBurst is the batch handled after the burst: a worker batch at a
+// moderate rate, large enough for a hash join to tempt the planner.
+const afterBurst = 200
+
 // TestPlansStayIndexScansOnAColdTable replays the cold-database cliff: a
 // freshly migrated database (events analyzed while empty), ingest and
 // worker statements run a few times while the table is small (pgx caches
@@ -31,14 +35,14 @@ func TestPlansStayIndexScansOnAColdTable(t *testing.T) {
 	t.Parallel()
 	plans, scans := coldPlans(t, "")
 	if scans != 0 {
-		t.Errorf("%d sequential scans of events while ingest and the worker handled three events after the burst", scans)
+		t.Errorf("%d sequential scans of events while ingest and the worker handled %d events after the burst", scans, afterBurst)
 	}
 	for _, want := range []string{
-		"SELECT id FROM events WHERE id = ANY", // KnownIDs: ingest's duplicate lookup
-		"INSERT INTO events",                   // UpsertEvents: the worker's first statement
-		"ORDER BY id FOR UPDATE",               // RecordResults: row locks
-		"FROM u JOIN events e ON e.id = u.id",  // RecordResults: the states
-		"FROM events WHERE id = $1",            // Event: lookup by id
+		"SELECT e.id FROM (SELECT id FROM unnest", // KnownIDs: ingest's duplicate lookup
+		"INSERT INTO events",                      // UpsertEvents: the worker's first statement
+		"ORDER BY id FOR UPDATE",                  // RecordResults: row locks
+		"FROM u JOIN events e ON e.id = u.id",     // RecordResults: the states
+		"FROM events WHERE id = $1",               // Event: lookup by id
 	} {
 		found := false
 		for _, p := range plans {
@@ -69,15 +73,12 @@ func TestColdPlansControl(t *testing.T) {
 		t.Error("with plan_cache_mode=auto, no sequential scan of events after the burst: the counter check above proves nothing")
 	}
 	for _, p := range plans {
-		if strings.Contains(p.statement, "SELECT id FROM events WHERE id = ANY") {
-			if !p.seqScan || p.genericPlans == 0 {
-				t.Fatalf("with plan_cache_mode=auto the cached duplicate lookup was expected to be a generic Seq Scan; %d generic plans, plan: %s",
-					p.genericPlans, p.plan)
-			}
+		if p.seqScan && p.genericPlans > 0 {
+			t.Logf("cached generic plan scanning events sequentially: %s", short(p.statement))
 			return
 		}
 	}
-	t.Fatal("the duplicate lookup was not among the cached statements")
+	t.Error("with plan_cache_mode=auto no cached statement kept a generic Seq Scan of events: the plan check above proves nothing")
 }
 
 type cachedPlan struct {
@@ -141,9 +142,9 @@ func coldPlans(t *testing.T, param string) (plans []cachedPlan, seqScans int64) 
 
 	occurred := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	code, status := 1000, 200
-	// round is what ingest and the worker do for three new events.
-	round := func(name string) {
-		evs := make([]store.NewEvent, 3)
+	// round is what ingest and the worker do for n new events.
+	round := func(name string, n int) {
+		evs := make([]store.NewEvent, n)
 		ids := make([]uuid.UUID, len(evs))
 		for i := range evs {
 			mid := fmt.Sprintf("cold-%s-%d", name, i)
@@ -171,7 +172,7 @@ func coldPlans(t *testing.T, param string) (plans []cachedPlan, seqScans int64) 
 		}
 	}
 	for i := range 8 {
-		round(fmt.Sprint(i))
+		round(fmt.Sprint(i), 3)
 	}
 
 	if _, err := pool.Exec(ctx, `INSERT INTO events (id, vendor, message_id, state, created_at)
@@ -200,7 +201,7 @@ func coldPlans(t *testing.T, param string) (plans []cachedPlan, seqScans int64) 
 		return n
 	}
 	before := seqScansOfEvents()
-	round("after-burst")
+	round("after-burst", afterBurst)
 	scans := seqScansOfEvents() - before
 
 	rows, err := pool.Query(ctx, `SELECT name, statement, generic_plans, parameter_types::text[]
@@ -231,9 +232,19 @@ func coldPlans(t *testing.T, param string) (plans []cachedPlan, seqScans int64) 
 		for i, typ := range s.types {
 			args[i] = sampleValue(t, typ, someID)
 		}
+		// RecordResults runs these in its transaction, after SET LOCAL
+		// enable_seqscan = off.
+		inTx := strings.Contains(s.statement, "FOR UPDATE") || strings.Contains(s.statement, "FROM u JOIN events")
 		var plan []byte
-		err := pool.QueryRow(ctx, fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE %s(%s)", pgx.Identifier{s.name}.Sanitize(), strings.Join(args, ", ")),
-			pgx.QueryExecModeSimpleProtocol).Scan(&plan)
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if inTx {
+				if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`, pgx.QueryExecModeSimpleProtocol); err != nil {
+					return err
+				}
+			}
+			return tx.QueryRow(ctx, fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE %s(%s)", pgx.Identifier{s.name}.Sanitize(), strings.Join(args, ", ")),
+				pgx.QueryExecModeSimpleProtocol).Scan(&plan)
+		})
 		if err != nil {
 			t.Fatalf("explain %s: %v", short(s.statement), err)
 		}
@@ -243,8 +254,8 @@ func coldPlans(t *testing.T, param string) (plans []cachedPlan, seqScans int64) 
 }
 
 // sampleValue is an SQL literal of typ for EXPLAIN EXECUTE: arrays of
-// three elements (the statements unnest them side by side), and id for
-// uuids: a row that exists.
+// afterBurst elements (the statements unnest them side by side), and id
+// for uuids: a row that exists.
 func sampleValue(t *testing.T, typ string, id uuid.UUID) string {
 	t.Helper()
 	elem, isArray := strings.CutSuffix(typ, "[]")
@@ -264,7 +275,7 @@ func sampleValue(t *testing.T, typ string, id uuid.UUID) string {
 		t.Fatalf("no sample value for parameter type %s", typ)
 	}
 	if isArray {
-		return fmt.Sprintf("ARRAY[%s, %s, %s]::%s", v, v, v, typ)
+		return fmt.Sprintf("array_fill(%s::%s, ARRAY[%d])", v, elem, afterBurst)
 	}
 	return v + "::" + typ
 }
