@@ -127,7 +127,7 @@ func (r *Report) Markdown() string {
 	if r.Profile {
 		b.WriteString(" — **profiling on** (CPU profiler running in relay during the runs)")
 	} else if r.CPUProfiles {
-		b.WriteString(" — CPU profiles of relay's ingest and end-to-end runs in bench/results/*.cpu.prof")
+		b.WriteString(" — CPU profiles of relay's ingest and end-to-end runs saved next to this file (*.cpu.prof)")
 	}
 	fmt.Fprintf(&b, "; whole run %.0f s.\n\n", r.DurationS)
 	b.WriteString("| figure | value | baseline | ratio | target | met |\n|---|---:|---|---:|---|:-:|\n")
