@@ -21,7 +21,7 @@ import (
 
 // Fill publishes the bus payloads of events 0..n-1 of prefix (the bytes
 // relay's ingest publishes) to an embedded NATS server storing in dataDir,
-// with relay's stream configuration, waits for every ack and shuts the
+// with relay's streams, waits for every ack and shuts the
 // server down: the events wait in JetStream as a backlog.
 func Fill(ctx context.Context, dataDir, prefix string, n int) error {
 	b, err := bus.Open(ctx, bus.Options{DataDir: dataDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -29,7 +29,7 @@ func Fill(ctx context.Context, dataDir, prefix string, n int) error {
 		return err
 	}
 	defer b.Close()
-	if _, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour}); err != nil {
+	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour}); err != nil {
 		return err
 	}
 	subject := bus.RegistrationSubject("liasmart")
@@ -94,7 +94,7 @@ func RunWorker(ctx context.Context, o WorkerOptions) error {
 		return err
 	}
 	defer b.Close()
-	if _, err := b.EnsureStream(ctx, bus.StreamOptions{Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour}); err != nil {
+	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour}); err != nil {
 		return err
 	}
 	cons, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: time.Minute, MaxAckPending: 4 * o.Batch})
