@@ -25,8 +25,9 @@ var hotTables = []string{"events", "attempts", "outbox", "messages"}
 // later: ingest ran ten times slower meanwhile. A custom plan is made
 // against the table's current size in pages, which grows with every
 // insert whatever the statistics say, so the primary key lookups stay index
-// scans. The price is a planning of a few tens of microseconds per
-// statement, paid once per batch, not per event.
+// scans. The price is a planning per execution: about 0.15 ms for a
+// statement with 500 ids (measured on a loaded 2-core machine), paid once
+// per batch, not per event.
 func setPlanCacheMode(cfg *pgx.ConnConfig) {
 	if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
 		cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
