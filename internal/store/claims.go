@@ -35,7 +35,11 @@ func (s *Store) ClaimEvents(ctx context.Context, token uuid.UUID, lease time.Dur
 	evs = slices.Clone(evs)
 	slices.SortFunc(evs, func(a, b NewEvent) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	ids, vendors, msgIDs, occurred, metadata, keys := newEventColumns(evs)
-	rows, err := s.pool.Query(ctx, `
+	var out []Claimed
+	// In a transaction with sequential scans off (see indexOnlyTx): a
+	// batch's ids are a few hundred primary-key probes, never a scan.
+	err := pgx.BeginTxFunc(ctx, s.pool, indexOnlyTx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
 		WITH ins AS (
 			INSERT INTO events (id, vendor, message_id, occurred_at, metadata, api_key, claimed_by, claimed_until)
 			SELECT i.id, i.vendor, i.message_id, i.occurred_at, i.metadata, i.api_key, $7::uuid, now() + $8::bigint * interval '1 millisecond'
@@ -59,19 +63,21 @@ func (s *Store) ClaimEvents(ctx context.Context, token uuid.UUID, lease time.Dur
 		SELECT true, `+eventColumns+` FROM claimed
 		UNION ALL
 		SELECT false, `+eventColumns+` FROM events WHERE id = ANY($1::uuid[]) AND id NOT IN (SELECT id FROM claimed)`,
-		rawUUIDs(ids), vendors, msgIDs, occurred, metadata, keys, token, lease.Milliseconds())
-	if err != nil {
-		return nil, wrap("claim events", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Claimed, error) {
-		var c Claimed
-		var state string
-		e := &c.Event
-		err := row.Scan(&c.Mine, &e.ID, &e.Vendor, &e.MessageID, &state, &e.Attempts, &e.BudgetUsed, &e.NextAttemptAt,
-			&e.VendorCode, &e.LastError, &e.OccurredAt, &e.Metadata, &e.APIKey, &e.CreatedAt, &e.UpdatedAt, &e.ConfirmedAt,
-			&e.Generation, &e.ClaimedUntil)
-		e.State = State(state)
-		return c, err
+			rawUUIDs(ids), vendors, msgIDs, occurred, metadata, keys, token, lease.Milliseconds())
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Claimed, error) {
+			var c Claimed
+			var state string
+			e := &c.Event
+			err := row.Scan(&c.Mine, &e.ID, &e.Vendor, &e.MessageID, &state, &e.Attempts, &e.BudgetUsed, &e.NextAttemptAt,
+				&e.VendorCode, &e.LastError, &e.OccurredAt, &e.Metadata, &e.APIKey, &e.CreatedAt, &e.UpdatedAt, &e.ConfirmedAt,
+				&e.Generation, &e.ClaimedUntil)
+			e.State = State(state)
+			return c, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, wrap("claim events", err)
@@ -224,7 +230,7 @@ func (s *Store) RecordBatch(ctx context.Context, b Batch) (BatchOutcome, error) 
 		return BatchOutcome{}, nil
 	}
 	var out BatchOutcome
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, indexOnlyTx, func(tx pgx.Tx) error {
 		out = BatchOutcome{}
 		results := slices.Clone(b.Results)
 		// Lock the rows in id order before deciding anything: the UPDATE

@@ -119,7 +119,7 @@ func (s *Store) UpsertEvents(ctx context.Context, db DBTX, evs []NewEvent) ([]Ev
 			RETURNING `+eventColumns+`)
 		SELECT `+eventColumns+` FROM ins
 		UNION ALL
-		SELECT `+eventColumns+` FROM events WHERE id = ANY($1::uuid[])`,
+		SELECT `+columns("e.")+` FROM `+byID("SELECT DISTINCT id FROM unnest($1::uuid[]) AS u(id)", "*"),
 		rawUUIDs(ids), vendors, msgIDs, occurred, metadata, keys)
 	if err != nil {
 		return nil, wrap("upsert events", err)
@@ -160,7 +160,7 @@ func uniqueIDs(ids []uuid.UUID) map[uuid.UUID]struct{} {
 }
 
 func (s *Store) events(ctx context.Context, db DBTX, ids []uuid.UUID) ([]Event, error) {
-	rows, err := db.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ANY($1::uuid[])`, rawUUIDs(ids))
+	rows, err := db.Query(ctx, `SELECT `+columns("e.")+` FROM `+byID("SELECT DISTINCT id FROM unnest($1::uuid[]) AS u(id)", "*"), rawUUIDs(ids))
 	if err != nil {
 		return nil, wrap("events", err)
 	}
@@ -189,7 +189,7 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
 
 // KnownIDs returns which of ids are already recorded.
 func (s *Store) KnownIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM events WHERE id = ANY($1::uuid[])`, rawUUIDs(ids))
+	rows, err := s.pool.Query(ctx, `SELECT e.id FROM `+byID("SELECT id FROM unnest($1::uuid[]) AS u(id)", "id"), rawUUIDs(ids))
 	if err != nil {
 		return nil, wrap("known ids", err)
 	}

@@ -108,5 +108,10 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 		}
 		done = append(done, m.Version)
 	}
+	if len(done) > 0 {
+		if err := analyzeHotTables(ctx, conn); err != nil {
+			return done, err
+		}
+	}
 	return done, nil
 }

@@ -49,6 +49,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		// lookups; the default of 4 on a 1-core box starves them.
 		cfg.MaxConns = 16
 	}
+	setPlanCacheMode(cfg.ConnConfig)
 	if err := EnsureDatabase(ctx, databaseURL); err != nil {
 		return nil, err
 	}

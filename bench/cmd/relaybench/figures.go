@@ -125,7 +125,10 @@ func (h *harness) figures() {
 	if s := h.res.steady; s != nil {
 		r.add("cpu_steady_relay", fmt.Sprintf("relay CPU per 1,000 events at %.0f/s (ingest + worker)", s.Rate), cpuPer1k(s.RelayCPU, s.HTTP.Total), "CPU s", 0, "", "", nil)
 	}
+	h.figuresRound2()
 	h.notes()
+	h.notesRound2()
+	h.markNoise()
 }
 
 func (h *harness) notes() {

@@ -42,6 +42,7 @@ type harness struct {
 	runID          string
 	dbBase         string
 	profile        bool
+	cpuProfiles    bool
 	relayEnv       []string
 	keep           bool
 
@@ -61,6 +62,23 @@ type harness struct {
 
 	only map[string]bool
 
+	// Round two: the cold-database phase, the capacity search and the
+	// naive worker (phase_cold.go, phase_capacity.go, phase_naive.go).
+	coldBurst      int
+	coldRate       float64
+	coldWindow     time.Duration
+	capStart       float64
+	capFactor      float64
+	capMax         float64
+	capWindow      time.Duration
+	capP99         time.Duration
+	naiveEvents    int
+	workerBatch    int
+	other          map[string]float64 // run → other processes' cores (noise.go)
+	coldRes        map[string]*coldResult
+	capRes         *capacityResult
+	naiveWorkerRes *naiveWorkerResult
+
 	quietBudget time.Duration // total time the phases may wait for a quiet machine
 	quietWaited time.Duration
 	background  []float64 // machine busy cores sampled before each phase
@@ -79,7 +97,8 @@ func main() {
 	h := &harness{}
 	flag.StringVar(&h.out, "out", "bench/results", "results directory (latest.md, latest.json, profiles)")
 	flag.StringVar(&h.dbBase, "db", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server (a database per run is created and dropped)")
-	flag.BoolVar(&h.profile, "profile", false, "write CPU and heap profiles of relay into -out (relay built with a pprof overlay)")
+	flag.BoolVar(&h.profile, "profile", false, "write CPU and heap profiles and a trace of relay into -out (relay built with a pprof overlay)")
+	flag.BoolVar(&h.cpuProfiles, "cpu-profiles", true, "write CPU profiles of relay's ingest and end-to-end runs into -out (relay built with a pprof overlay; the profiler costs about 1 % CPU)")
 	flag.DurationVar(&h.warmup, "warmup", time.Second, "warmup before each HTTP measurement")
 	flag.DurationVar(&h.window, "window", 6*time.Second, "measurement window of each HTTP throughput run")
 	flag.IntVar(&h.clients, "clients", 64, "concurrent keep-alive clients for single events")
@@ -94,9 +113,19 @@ func main() {
 	flag.IntVar(&h.backlog, "backlog", 0, "also measure relay's RSS with this many queued events (e.g. 1000000; about 1 min per million)")
 	flag.DurationVar(&h.backlogDrain, "backlog-drain", 30*time.Second, "how long relay drains the -backlog while its RSS is followed")
 	flag.IntVar(&h.workerConcurrent, "worker-concurrency", config.Defaults().WorkerConcurrency, "RELAY_WORKER_CONCURRENCY relay runs with (its default), for the vendor-bound ceiling")
+	flag.IntVar(&h.coldBurst, "cold-burst", 30_000, "cold phase: single events burst into a freshly migrated relay")
+	flag.Float64Var(&h.coldRate, "cold-rate", 1000, "cold phase: steady events/s measured right after the burst")
+	flag.DurationVar(&h.coldWindow, "cold-window", 10*time.Second, "cold phase: steady window after the burst")
+	flag.Float64Var(&h.capStart, "capacity-start", 1000, "capacity phase: first steady rate (events/s)")
+	flag.Float64Var(&h.capFactor, "capacity-factor", 1.5, "capacity phase: each step multiplies the rate by this")
+	flag.Float64Var(&h.capMax, "capacity-max", 30_000, "capacity phase: highest rate tried")
+	flag.DurationVar(&h.capWindow, "capacity-window", 5*time.Second, "capacity phase: window of each step (after 2 s warmup)")
+	flag.DurationVar(&h.capP99, "capacity-p99", 50*time.Millisecond, "capacity phase: highest ingest p99 a step may have")
+	flag.IntVar(&h.naiveEvents, "naive-worker-events", 0, "naive worker baseline backlog (0: -events, the end-to-end backlog)")
+	flag.IntVar(&h.workerBatch, "worker-batch", config.Defaults().WorkerBatch, "RELAY_WORKER_BATCH relay runs with (its default): the naive worker's batch")
 	flag.BoolVar(&h.keep, "keep", false, "keep the temporary directory (logs, NATS data)")
 	flag.DurationVar(&h.quietBudget, "quiet-wait", 60*time.Second, "total time to wait, before phases, for other processes to leave the machine idle (< 0.25 cores busy)")
-	only := flag.String("only", "", "run only these phases, comma-separated: http,raw,ingest,e2e,ext,backlog (default all)")
+	only := flag.String("only", "", "run only these phases, comma-separated: http,raw,ingest,naiveworker,e2e,ext,cold,capacity,backlog (default all)")
 	var env multiFlag
 	flag.Var(&env, "relay-env", "extra KEY=VALUE for every relay process (repeatable), e.g. RELAY_WORKER_BATCH=1000")
 	flag.Parse()
@@ -110,6 +139,9 @@ func main() {
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "RELAY_WORKER_CONCURRENCY="); ok {
 			_, _ = fmt.Sscan(v, &h.workerConcurrent)
+		}
+		if v, ok := strings.CutPrefix(kv, "RELAY_WORKER_BATCH="); ok {
+			_, _ = fmt.Sscan(v, &h.workerBatch)
 		}
 	}
 
@@ -176,13 +208,16 @@ func (h *harness) run(ctx context.Context) error {
 	h.runID = hex.EncodeToString(rb[:])
 	proc.PostgresMatch = "relay_bench_" + h.runID
 	h.report = &Report{
-		Revision: proc.Revision(h.root), Machine: proc.Describe(), StartedAt: started, Profile: h.profile,
+		Revision: proc.Revision(h.root), Machine: proc.Describe(), StartedAt: started, Profile: h.profile, CPUProfiles: h.cpuProfiles,
 		Runs: map[string]any{},
 		Settings: map[string]any{
 			"warmup": h.warmup.String(), "window": h.window.String(), "clients": h.clients,
 			"batch_clients": h.batchClients, "batch_size": h.batchSize, "events": h.events,
 			"vendor_latency": h.vendorLatency.String(), "steady_rate": h.steadyRate, "steady_window": h.steadyWindow.String(),
 			"external_nats_events": h.extEvents, "backlog": h.backlog, "relay_env": h.relayEnv,
+			"cold_burst": h.coldBurst, "cold_rate": h.coldRate, "cold_window": h.coldWindow.String(),
+			"capacity_start": h.capStart, "capacity_factor": h.capFactor, "capacity_window": h.capWindow.String(),
+			"capacity_p99": h.capP99.String(), "worker_batch": h.workerBatch, "worker_concurrency": h.workerConcurrent,
 		},
 	}
 	h.report.Machine.NATS = natsserver.VERSION
@@ -210,7 +245,7 @@ func (h *harness) run(ctx context.Context) error {
 	if h.relayBin, err = h.build(ctx); err != nil {
 		return err
 	}
-	if h.profile {
+	if h.profile || h.cpuProfiles {
 		if err := os.MkdirAll(h.out, 0o755); err != nil {
 			return err
 		}
@@ -223,8 +258,11 @@ func (h *harness) run(ctx context.Context) error {
 		{"http", "HTTP baselines", h.phaseHTTPBaselines},
 		{"raw", "raw JetStream and PostgreSQL baselines", h.phaseRawBaselines},
 		{"ingest", "relay ingest", h.phaseIngest},
+		{"naiveworker", "naive worker baseline", h.phaseNaiveWorker},
 		{"e2e", "end to end", h.phaseEndToEnd},
 		{"ext", "external nats-server variant", h.phaseExternalNATS},
+		{"cold", "cold database", h.phaseCold},
+		{"capacity", "default process capacity", h.phaseCapacity},
 		{"backlog", "large backlog", h.phaseBacklog},
 	}
 	for _, p := range phases {
@@ -308,7 +346,11 @@ func natsServerVersion(bin string) string {
 func serveMain(cmd string, args []string) int {
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
-	data := fs.String("data", "", "NATS data directory (serve-naive)")
+	data := fs.String("data", "", "NATS data directory (serve-naive, serve-naive-worker)")
+	db := fs.String("db", "", "database URL (serve-naive-worker)")
+	ctrack := fs.String("ctrack", "", "fake CTrack base URL (serve-naive-worker)")
+	batch := fs.Int("batch", 500, "messages per fetch (serve-naive-worker)")
+	concurrency := fs.Int("concurrency", 512, "vendor calls in flight (serve-naive-worker)")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -320,6 +362,9 @@ func serveMain(cmd string, args []string) int {
 		err = baseline.ServeNaive(ctx, *addr, *data, benchToken, false)
 	case "serve-naive-async":
 		err = baseline.ServeNaive(ctx, *addr, *data, benchToken, true)
+	case "serve-naive-worker":
+		err = baseline.RunWorker(ctx, baseline.WorkerOptions{DataDir: *data, DatabaseURL: *db, CTrackURL: *ctrack,
+			APIID: ctrackID, APIPassword: ctrackPass, Batch: *batch, Concurrency: *concurrency})
 	default:
 		err = fmt.Errorf("unknown command %s", cmd)
 	}

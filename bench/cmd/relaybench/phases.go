@@ -51,6 +51,7 @@ type run struct {
 
 func (h *harness) logRun(name string, r load.Result, perReq int, split proc.Split) {
 	h.report.Runs[name] = run{r, split}
+	h.setOther(name, split.Other)
 	rate := num(r.Rate) + " req/s"
 	if perReq > 1 {
 		rate = num(r.Rate*float64(perReq)) + " events/s"
@@ -115,18 +116,22 @@ func (h *harness) phaseHTTPBaselines(ctx context.Context) error {
 }
 
 func (h *harness) phaseRawBaselines(ctx context.Context) error {
+	m := proc.StartSplit(0)
 	pub, err := baseline.RawPublish(ctx, filepath.Join(h.tmp, "rawpub-nats"), h.events)
 	if err != nil {
 		return fmt.Errorf("raw publish: %w", err)
 	}
+	h.setOther("raw_async_publish", m.Stop().Other)
 	h.res.rawPub = &pub
 	h.report.Runs["raw_async_publish"] = pub
 	h.logf("  raw async publish: %d msgs in %s = %.0f msgs/s (harness CPU %.2fs), errors %d", pub.N, pub.Elapsed.Round(time.Millisecond), pub.Rate, pub.CPU.Seconds(), pub.Errors)
 
+	m = proc.StartSplit(0)
 	pg, err := baseline.RawPostgres(ctx, h.newDB("rawpg"), h.events, 5*time.Second, 16)
 	if err != nil {
 		return fmt.Errorf("raw postgres: %w", err)
 	}
+	h.setOther("raw_postgres", m.Stop().Other)
 	h.res.pg = &pg
 	h.report.Runs["raw_postgres"] = pg
 	h.logf("  raw PostgreSQL: CopyFrom %.0f rows/s; single-row upserts (%d conns) %.0f rows/s, errors %d", pg.Copy.Rate, pg.Conns, pg.Upsert.Rate, pg.Upsert.Errors)
@@ -318,6 +323,7 @@ func (h *harness) drain(ctx context.Context, name string, o relayOpts, events in
 	d.CPU = proc.Split{Server: d.RelayCPU.Seconds() / wall, Postgres: d.PostgresCPU.Seconds() / wall,
 		Harness: d.HarnessCPU.Seconds() / wall, Machine: (proc.MachineCPU() - machine0).Seconds() / wall}
 	d.CPU.Other = max(0, d.CPU.Machine-d.CPU.Server-d.CPU.Postgres-d.CPU.Harness)
+	h.setOther(name, d.CPU.Other)
 	d.HWM, _ = inst.Peak()
 	m := promSums(inst.base, "relay_worker_batch_size_sum", "relay_worker_batch_size_count",
 		"relay_vendor_call_duration_seconds_sum", "relay_vendor_call_duration_seconds_count")
@@ -413,10 +419,30 @@ type steadyResult struct {
 	MeanBatch float64 `json:"mean_batch"`
 }
 
-// steady posts single events at a fixed rate to a running relay and
+// steady posts single events at -steady-rate to a running relay and
 // measures, per event, from the moment its POST was due to the moment
 // the harness received its outcome on relay.confirmations.liasmart.>.
 func (h *harness) steady(ctx context.Context, inst *relayInst) (*steadyResult, error) {
+	s, err := h.steadyAt(ctx, inst, steadyRun{rate: h.steadyRate, window: h.steadyWindow, prefix: "steady",
+		name: "relay_e2e_steady_ingest", row: "relay-e2e steady (ingest → confirmed)", profile: "relay-e2e-steady"})
+	if err == nil && s.Confirmed < s.Due {
+		h.errorf("steady state: %d of %d events not confirmed within 15 s", s.Due-s.Confirmed, s.Due)
+	}
+	return s, err
+}
+
+// steadyRun names one run of steadyAt.
+type steadyRun struct {
+	rate    float64
+	window  time.Duration
+	prefix  string // message ids: prefix-<n>, unique per run
+	name    string // the HTTP run in latest.json
+	row     string // the CPU table row of ingest → confirmed
+	profile string // CPU profile file (with -profile)
+}
+
+// steadyAt is one steady run at sr.rate for sr.window after 2 s of warmup.
+func (h *harness) steadyAt(ctx context.Context, inst *relayInst, sr steadyRun) (*steadyResult, error) {
 	nc, err := nats.Connect("nats://"+inst.natsAddr, nats.Name("relaybench"))
 	if err != nil {
 		return nil, fmt.Errorf("connect to relay's NATS: %w", err)
@@ -425,7 +451,7 @@ func (h *harness) steady(ctx context.Context, inst *relayInst) (*steadyResult, e
 	var mu sync.Mutex
 	due := map[int64]time.Time{}
 	seen := map[int64]time.Time{}
-	const prefix = "steady"
+	prefix := sr.prefix
 	sub, err := nc.Subscribe("relay.confirmations.liasmart.>", func(m *nats.Msg) {
 		at := time.Now()
 		var c struct {
@@ -473,15 +499,15 @@ func (h *harness) steady(ctx context.Context, inst *relayInst) (*steadyResult, e
 	m0 := promSums(inst.base, batchMetrics...)
 	cpu0 := inst.CPU()
 	pg0 := proc.SnapshotPostgres()
-	wait := h.cpuProfile(inst, "relay-e2e-steady", int((warm + h.steadyWindow).Seconds()))
+	wait := h.cpuProfile(inst, sr.profile, int((warm + sr.window).Seconds()))
 	start := time.Now()
 	m := proc.StartSplit(inst.PID())
-	r := load.Open(ctx, client, t, h.steadyRate, 32, warm, h.steadyWindow)
+	r := load.Open(ctx, client, t, sr.rate, 32, warm, sr.window)
 	split := m.Stop()
 	wait()
 	from := start.Add(warm)
-	s := &steadyResult{Rate: h.steadyRate, Window: h.steadyWindow, HTTP: r, CPU: split}
-	h.logRun("relay_e2e_steady_ingest", r, 1, split)
+	s := &steadyResult{Rate: sr.rate, Window: sr.window, HTTP: r, CPU: split}
+	h.logRun(sr.name, r, 1, split)
 	h.logStalls(r)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -518,15 +544,12 @@ func (h *harness) steady(ctx context.Context, inst *relayInst) (*steadyResult, e
 	}
 	mu.Unlock()
 	s.IngestToConfirmed = stats.Summarize(lats)
-	h.report.CPUTable = append(h.report.CPUTable, CPURow{Run: "relay-e2e steady (ingest → confirmed)", Rate: num(h.steadyRate) + " events/s",
+	h.report.CPUTable = append(h.report.CPUTable, CPURow{Run: sr.row, Rate: num(sr.rate) + " events/s",
 		P50: fmt.Sprintf("%.1f ms", stats.Ms(s.IngestToConfirmed.P50)), P99: fmt.Sprintf("%.1f ms", stats.Ms(s.IngestToConfirmed.P99)),
 		P999: fmt.Sprintf("%.1f ms", stats.Ms(s.IngestToConfirmed.P999)), CPU: split})
 	h.logf("  steady %.0f/s for %s: %d of %d confirmed; ingest->confirmed p50 %.1fms p99 %.1fms p99.9 %.1fms max %.1fms; relay CPU s/1k %.3f; %.0f worker batches of %.1f messages on average",
-		h.steadyRate, h.steadyWindow, s.Confirmed, s.Due, stats.Ms(s.IngestToConfirmed.P50), stats.Ms(s.IngestToConfirmed.P99),
+		sr.rate, sr.window, s.Confirmed, s.Due, stats.Ms(s.IngestToConfirmed.P50), stats.Ms(s.IngestToConfirmed.P99),
 		stats.Ms(s.IngestToConfirmed.P999), stats.Ms(s.IngestToConfirmed.Max), cpuPer1k(s.RelayCPU, r.Total), s.Batches, s.MeanBatch)
-	if s.Confirmed < s.Due {
-		h.errorf("steady state: %d of %d events not confirmed within 15 s", s.Due-s.Confirmed, s.Due)
-	}
 	return s, nil
 }
 

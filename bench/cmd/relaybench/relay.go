@@ -40,7 +40,7 @@ const (
 func (h *harness) build(ctx context.Context) (string, error) {
 	bin := filepath.Join(h.tmp, "relay")
 	args := []string{"build", "-o", bin}
-	if h.profile {
+	if h.profile || h.cpuProfiles {
 		src := filepath.Join(h.tmp, "zz_relaybench_pprof.go")
 		if err := os.WriteFile(src, pprofOverlay, 0o644); err != nil {
 			return "", err
@@ -131,7 +131,7 @@ func (h *harness) startRelay(ctx context.Context, name string, o relayOpts) (*re
 		}
 		env = append(env, "RELAY_NATS_LISTEN="+inst.natsAddr)
 	}
-	if h.profile {
+	if h.profile || h.cpuProfiles {
 		if inst.pprofAddr, err = proc.FreeAddr(); err != nil {
 			return nil, err
 		}
@@ -230,12 +230,13 @@ func (h *harness) batchTarget(base, prefix string) *load.Target {
 }
 
 // cpuProfile fetches a CPU profile of seconds from inst into the results
-// directory; wait blocks until it is written. Without -profile it does
-// nothing.
+// directory; wait blocks until it is written. Without -profile or
+// -cpu-profiles, or without a name, it does nothing.
 func (h *harness) cpuProfile(inst *relayInst, name string, seconds int) (wait func()) {
-	if !h.profile || inst.pprofAddr == "" {
+	if !(h.profile || h.cpuProfiles) || inst.pprofAddr == "" || name == "" {
 		return func() {}
 	}
+	seconds = max(1, seconds) // 0 would mean pprof's default, 30 s
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -22,9 +22,15 @@ type Figure struct {
 	Baseline     *float64 `json:"baseline"`
 	BaselineName string   `json:"baseline_name,omitempty"`
 	Ratio        *float64 `json:"ratio"`
-	// Target is the goal in words; Met is nil for figures without one.
+	// Target is the goal in words; Met is nil for figures without one,
+	// and for noisy figures.
 	Target string `json:"target,omitempty"`
 	Met    *bool  `json:"met"`
+	// OtherCores is the most CPU other processes used (cores) during the
+	// runs the figure comes from; above noiseLimit the figure is Noisy and
+	// its target is not judged.
+	OtherCores *float64 `json:"other_cores,omitempty"`
+	Noisy      bool     `json:"noisy,omitempty"`
 }
 
 // CPURow is one line of the "where the CPU went" table.
@@ -35,17 +41,20 @@ type CPURow struct {
 
 // Report is bench/results/latest.json.
 type Report struct {
-	Revision  string         `json:"revision"`
-	Machine   proc.Machine   `json:"machine"`
-	StartedAt time.Time      `json:"started_at"`
-	DurationS float64        `json:"duration_s"`
-	Profile   bool           `json:"profile"`
-	Settings  map[string]any `json:"settings"`
-	Figures   []Figure       `json:"figures"`
-	Runs      map[string]any `json:"runs"`
-	Notes     []string       `json:"notes"`
-	CPUTable  []CPURow       `json:"-"`
-	Errors    []string       `json:"errors,omitempty"`
+	Revision  string       `json:"revision"`
+	Machine   proc.Machine `json:"machine"`
+	StartedAt time.Time    `json:"started_at"`
+	DurationS float64      `json:"duration_s"`
+	Profile   bool         `json:"profile"`
+	// CPUProfiles: CPU profiles of the ingest and end-to-end runs were
+	// taken (bench/results/*.cpu.prof).
+	CPUProfiles bool           `json:"cpu_profiles"`
+	Settings    map[string]any `json:"settings"`
+	Figures     []Figure       `json:"figures"`
+	Runs        map[string]any `json:"runs"`
+	Notes       []string       `json:"notes"`
+	CPUTable    []CPURow       `json:"-"`
+	Errors      []string       `json:"errors,omitempty"`
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -117,6 +126,8 @@ func (r *Report) Markdown() string {
 		r.Machine.MemoryMiB, r.Machine.Go, r.Machine.Kernel, r.Machine.PostgreSQL)
 	if r.Profile {
 		b.WriteString(" — **profiling on** (CPU profiler running in relay during the runs)")
+	} else if r.CPUProfiles {
+		b.WriteString(" — CPU profiles of relay's ingest and end-to-end runs saved next to this file (*.cpu.prof)")
 	}
 	fmt.Fprintf(&b, "; whole run %.0f s.\n\n", r.DurationS)
 	b.WriteString("| figure | value | baseline | ratio | target | met |\n|---|---:|---|---:|---|:-:|\n")
@@ -127,7 +138,9 @@ func (r *Report) Markdown() string {
 			ratio = fmt.Sprintf("%.2f", *f.Ratio)
 		}
 		met := ""
-		if f.Met != nil {
+		if f.Noisy {
+			met = fmt.Sprintf("noisy (%.2f cores other load)", *f.OtherCores)
+		} else if f.Met != nil {
 			met = "✗"
 			if *f.Met {
 				met = "✓"
