@@ -34,8 +34,11 @@ UPDATE vendor_status SET kind = 'credentials' WHERE paused;
 -- Outbox rows may re-drive an event: event_id set, payload empty; the
 -- publisher builds the registration from the event row when it sends it,
 -- so a replay or a resume is published even if its process dies right
--- after the commit.
-ALTER TABLE outbox ADD COLUMN event_id uuid REFERENCES events (id) ON DELETE CASCADE;
+-- after the commit. No foreign key on purpose: its check would lock the
+-- events a resume re-drives (FOR KEY SHARE) while the resume holds the
+-- vendor's row, the reverse of a worker batch's order (events, then the
+-- vendor), a deadlock. A row whose event is gone is stamped unsent.
+ALTER TABLE outbox ADD COLUMN event_id uuid;
 ALTER TABLE outbox ALTER COLUMN payload DROP NOT NULL;
 ALTER TABLE outbox ADD CONSTRAINT outbox_payload_or_event CHECK ((payload IS NULL) <> (event_id IS NULL));
 CREATE INDEX outbox_event_idx ON outbox (event_id) WHERE event_id IS NOT NULL;

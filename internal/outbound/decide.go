@@ -76,7 +76,7 @@ func decide(p policy, ev store.Event, c call, now time.Time) verdict {
 	if c.err != nil {
 		v.signal = transient
 	}
-	r := store.Result{EventID: ev.ID, Call: attempt, LastError: attempt.Error, Generation: ev.Generation,
+	r := store.Result{EventID: ev.ID, Vendor: ev.Vendor, Call: attempt, LastError: attempt.Error, Generation: ev.Generation,
 		// A probe belongs to the vendor, not to the event: it spends no budget.
 		SpendsBudget: decision != Pause && !c.probe}
 	park := func() {

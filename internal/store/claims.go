@@ -121,7 +121,9 @@ type Attempt struct {
 // Result is what a worker decided for one event.
 type Result struct {
 	EventID uuid.UUID
-	State   State
+	// Vendor is the event's, for the breaker (see Exhausted).
+	Vendor string
+	State  State
 	// Call is the vendor call made, nil when none was (vendor paused).
 	Call *Attempt
 	// SpendsBudget is false for calls that must not count towards
@@ -272,7 +274,16 @@ func (s *Store) RecordBatch(ctx context.Context, b Batch) (BatchOutcome, error) 
 		}
 
 		var resumes []VendorTally
+		var answeredOnly []string
 		for _, t := range b.Vendors {
+			if t.Answered && t.Failures == 0 && !t.Refused && !t.ProbeAnswered && !anyExhausted(todo) {
+				// The common case: every call answered, nothing to decide.
+				// The breaker count goes back to 0 inside the states'
+				// statement, with no round trip of its own and no lock
+				// unless it was not 0.
+				answeredOnly = append(answeredOnly, t.Vendor)
+				continue
+			}
 			changes, err := tallyVendor(ctx, tx, t, todo, budget)
 			if err != nil {
 				return err
@@ -282,7 +293,13 @@ func (s *Store) RecordBatch(ctx context.Context, b Batch) (BatchOutcome, error) 
 				resumes = append(resumes, t)
 			}
 		}
-		out.Events, err = updateStates(ctx, tx, b.Token, todo)
+		if len(todo) == 0 && len(answeredOnly) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE vendor_status SET failures = 0, updated_at = now()
+				WHERE vendor = ANY($1::text[]) AND failures <> 0`, answeredOnly); err != nil {
+				return wrap("vendor tally", err)
+			}
+		}
+		out.Events, err = updateStates(ctx, tx, b.Token, todo, answeredOnly)
 		if err != nil {
 			return err
 		}
@@ -304,9 +321,12 @@ func (s *Store) RecordBatch(ctx context.Context, b Batch) (BatchOutcome, error) 
 			}
 			out.Events = append(out.Events, more...)
 		}
-		if b.Token != uuid.Nil && len(b.Release) > 0 {
+		// The states' statement released the claims of the events it
+		// updated; the others (no result: not due, parked already, too late
+		// in the claim to call) are released here.
+		if rest := withoutResults(b.Release, todo); b.Token != uuid.Nil && len(rest) > 0 {
 			if _, err := tx.Exec(ctx, `UPDATE events SET claimed_by = NULL, claimed_until = NULL
-				WHERE id = ANY($1::uuid[]) AND claimed_by = $2`, rawUUIDs(b.Release), b.Token); err != nil {
+				WHERE id = ANY($1::uuid[]) AND claimed_by = $2`, rawUUIDs(rest), b.Token); err != nil {
 				return wrap("release claims", err)
 			}
 		}
@@ -318,21 +338,42 @@ func (s *Store) RecordBatch(ctx context.Context, b Batch) (BatchOutcome, error) 
 	return out, nil
 }
 
+func anyExhausted(rs []Result) bool {
+	for _, r := range rs {
+		if r.Exhausted {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutResults is ids less those with a result in rs.
+func withoutResults(ids []uuid.UUID, rs []Result) []uuid.UUID {
+	if len(ids) == 0 {
+		return nil
+	}
+	has := make(map[uuid.UUID]bool, len(rs))
+	for _, r := range rs {
+		has[r.EventID] = true
+	}
+	var out []uuid.UUID
+	for _, id := range ids {
+		if !has[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // tallyVendor applies one vendor's tally inside the batch transaction:
 // the breaker count, a credentials pause, a breaker trip; and it parks the
 // results in todo that an outage exhausted (see Result.Exhausted).
 func tallyVendor(ctx context.Context, tx pgx.Tx, t VendorTally, todo []Result, budget map[uuid.UUID]int) ([]VendorChange, error) {
 	var exhausted []int
 	for i, r := range todo {
-		if r.Exhausted && r.Call != nil {
+		if r.Exhausted && r.Call != nil && r.Vendor == t.Vendor {
 			exhausted = append(exhausted, i)
 		}
-	}
-	// The common case, every call answered and nothing to decide, writes
-	// nothing: the vendor row is not locked by every batch.
-	if t.Answered && t.Failures == 0 && !t.Refused && len(exhausted) == 0 {
-		_, err := tx.Exec(ctx, `UPDATE vendor_status SET failures = 0, updated_at = now() WHERE vendor = $1 AND failures <> 0`, t.Vendor)
-		return nil, wrap("vendor tally", err)
 	}
 	var paused bool
 	var kind string
@@ -485,7 +526,7 @@ func insertAttempts(ctx context.Context, tx pgx.Tx, results []Result) (map[uuid.
 	return recorded, nil
 }
 
-func updateStates(ctx context.Context, tx pgx.Tx, token uuid.UUID, results []Result) ([]Event, error) {
+func updateStates(ctx context.Context, tx pgx.Tx, token uuid.UUID, results []Result, answeredOnly []string) ([]Event, error) {
 	if len(results) == 0 {
 		return nil, nil
 	}
@@ -516,7 +557,10 @@ func updateStates(ctx context.Context, tx pgx.Tx, token uuid.UUID, results []Res
 	// generation, claim still the batch's). Only a current result may
 	// change a state other than to a success, or spend budget.
 	rows, err := tx.Query(ctx, `
-		WITH u AS (
+		WITH reset AS (
+			UPDATE vendor_status SET failures = 0, updated_at = now()
+			WHERE vendor = ANY($10::text[]) AND failures <> 0
+		), u AS (
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[])
 				AS u(id, state, calls, budget, next_at, code, err, gen)
 		), c AS (
@@ -550,7 +594,7 @@ func updateStates(ctx context.Context, tx pgx.Tx, token uuid.UUID, results []Res
 			updated_at      = now()
 		FROM decided d WHERE e.id = d.id
 		RETURNING `+columns("e."),
-		rawUUIDs(ids), states, calls, budget, next, codes, errs, gens, tok)
+		rawUUIDs(ids), states, calls, budget, next, codes, errs, gens, tok, answeredOnly)
 	if err != nil {
 		return nil, wrap("record results", err)
 	}

@@ -151,7 +151,9 @@ func TestReplayIsNotUndoneByABatchInFlight(t *testing.T) {
 			e.State, e.BudgetUsed, e.Attempts, e.ClaimedUntil)
 	}
 	// A success is a fact whatever the generation: it lands.
-	got, _ = st.ClaimEvents(ctx, token, time.Minute, []store.NewEvent{ev})
+	if got, err := st.ClaimEvents(ctx, token, time.Minute, []store.NewEvent{ev}); err != nil || !got[0].Mine {
+		t.Fatalf("claim after the replay: %+v, %v", got, err)
+	}
 	out, err = st.RecordBatch(ctx, store.Batch{Token: token, Release: []uuid.UUID{ev.ID}, Results: []store.Result{{
 		EventID: ev.ID, State: store.StateConfirmed, Generation: gen, Call: attemptOf(ev.ID, 2, intp(1000))}}})
 	if err != nil || out.Events[0].State != store.StateConfirmed {
@@ -210,7 +212,7 @@ func TestReplayDuringTrafficNeverDeadlocks(t *testing.T) {
 	}
 	for round := range 20 {
 		var wg sync.WaitGroup
-		errs := make(chan error, 3)
+		errs := make(chan error, 4)
 		wg.Add(3)
 		rid := replayID(t, st)
 		go func() {
@@ -222,14 +224,28 @@ func TestReplayDuringTrafficNeverDeadlocks(t *testing.T) {
 			defer wg.Done()
 			var rs []store.Result
 			for _, id := range ids {
-				rs = append(rs, store.Result{EventID: id, State: store.StateFailed, Call: attemptOf(id, round, intp(1008))})
+				rs = append(rs, store.Result{EventID: id, Vendor: "liasmart", State: store.StatePaused,
+					Call: attemptOf(id, round, nil)})
 			}
-			_, err := st.RecordResults(ctx, rs)
+			_, err := st.RecordBatch(ctx, store.Batch{Results: rs,
+				Vendors: []store.VendorTally{{Vendor: "liasmart", Failures: 1, Threshold: 1000}}})
 			errs <- err
 		}()
 		go func() {
 			defer wg.Done()
 			_, err := st.ClaimEvents(ctx, uuid.New(), time.Millisecond, evs)
+			errs <- err
+		}()
+		// An operator's pause and resume of the vendor at the same time:
+		// the resume re-drives paused events while batches tally.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := st.PauseVendor(ctx, "liasmart", store.PauseUnavailable, "test"); err != nil {
+				errs <- err
+				return
+			}
+			_, err := st.ResumeVendor(ctx, "liasmart", "relay.registrations.liasmart", fmt.Sprintf("resume:%d", round), nil)
 			errs <- err
 		}()
 		wg.Wait()
@@ -308,7 +324,7 @@ func TestExhaustedDuringOutageParks(t *testing.T) {
 		t.Fatal(err)
 	}
 	exhausted := func(id uuid.UUID) store.Result {
-		return store.Result{EventID: id, State: store.StateFailed, SpendsBudget: true, Exhausted: true,
+		return store.Result{EventID: id, Vendor: "liasmart", State: store.StateFailed, SpendsBudget: true, Exhausted: true,
 			LastError: "HTTP 503", Call: attemptOf(id, 1, nil)}
 	}
 	out, err := st.RecordBatch(ctx, store.Batch{Results: []store.Result{exhausted(b.ID)},
