@@ -148,9 +148,15 @@
       tr.dataset.vendor = v.vendor;
       tr.appendChild(el("td", v.vendor));
       var status = el("td");
-      status.appendChild(el("span", v.paused ? "paused" : "running", "state " + (v.paused ? "s-paused" : "s-confirmed")));
+      // Why: "credentials" (the vendor refused them) or "unavailable"
+      // (the breaker tripped); a running vendor shows the fleet's count of
+      // consecutive transient failures while it is not zero.
+      var label = v.paused ? "paused" + (v.kind ? ": " + v.kind : "") : "running";
+      status.appendChild(el("span", label, "state " + (v.paused ? "s-paused" : "s-confirmed")));
+      status.dataset.kind = v.paused ? (v.kind || "") : "";
       tr.appendChild(status);
-      tr.appendChild(el("td", v.paused ? dash(v.reason) : "—"));
+      var failures = v.consecutive_failures || 0;
+      tr.appendChild(el("td", v.paused ? dash(v.reason) : (failures > 0 ? failures + " consecutive transient failures" : "—")));
       tr.appendChild(el("td", v.paused ? when(v.paused_at) : "—"));
       var act = el("td");
       if (v.paused) {
