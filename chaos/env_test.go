@@ -91,7 +91,8 @@ type scenario struct {
 	db       string
 	secret   string // ingest API key
 	vendorPW string
-	nats     *natsServer
+	nats     *natsServer   // the only nats-server, or the cluster's first node
+	natsAll  []*natsServer // every nats-server of the scenario
 	fake     *liasmarttest.Fake
 	relays   []*relayProc
 	gen      *loadGen
@@ -118,6 +119,15 @@ func randHex(n int) string {
 // newScenario starts NATS, the fake CTrack (with script) and the replicas,
 // and prepares the load; it does not start the load.
 func newScenario(t *testing.T, name string, replicas int, script func(messageID string, n int) *liasmarttest.Reply, extraEnv ...string) *scenario {
+	t.Helper()
+	return newScenarioOn(t, name, 1, replicas, script, extraEnv...)
+}
+
+// newScenarioOn is newScenario on natsNodes nats-servers: one standalone
+// server, or a JetStream cluster of natsNodes whose client URLs every
+// replica gets in RELAY_NATS_URL, comma separated.
+func newScenarioOn(t *testing.T, name string, natsNodes, replicas int, script func(messageID string, n int) *liasmarttest.Reply, extraEnv ...string) *scenario {
+	t.Helper()
 	needSuite(t)
 	s := &scenario{t: t, name: name, plan: currentPlan(), db: "chaos_" + name,
 		secret: "ck_" + randHex(12), vendorPW: "vp_" + randHex(12)}
@@ -132,10 +142,21 @@ func newScenario(t *testing.T, name string, replicas int, script func(messageID 
 		t.Fatal(err)
 	}
 	var err error
-	if s.nats, err = newNATS(s.dir); err != nil {
+	if natsNodes <= 1 {
+		s.nats, err = newNATS(s.dir)
+		s.natsAll = []*natsServer{s.nats}
+	} else {
+		s.natsAll, err = newNATSCluster(s.dir, natsNodes)
+		s.nats = s.natsAll[0]
+	}
+	t.Cleanup(func() {
+		for _, n := range s.natsAll {
+			_ = n.stop(syscall.SIGTERM)
+		}
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.nats.stop(syscall.SIGTERM) })
 	var srvURL string
 	fake, srv := liasmarttest.NewServer(t, liasmarttest.Options{APIID: "chaos", APIPassword: s.vendorPW, Script: script})
 	s.fake, srvURL = fake, srv.URL
@@ -159,7 +180,7 @@ func newScenario(t *testing.T, name string, replicas int, script func(messageID 
 		r.env = append(r.env,
 			fmt.Sprintf("RELAY_HTTP_ADDR=127.0.0.1:%d", port),
 			"RELAY_DATABASE_URL="+suite.pg.url(s.db),
-			"RELAY_NATS_URL="+s.nats.url(),
+			"RELAY_NATS_URL="+s.natsURL(),
 			"RELAY_DATA_DIR="+filepath.Join(s.dir, "unused-data"),
 			"RELAY_API_KEYS=chaos:"+s.secret,
 			"RELAY_ADMIN_TOKEN="+chaosAdminToken,
@@ -178,6 +199,16 @@ func newScenario(t *testing.T, name string, replicas int, script func(messageID 
 	}
 	s.gen = newLoadGen(urls, s.secret, name, s.plan.rate, s.seed)
 	return s
+}
+
+// natsURL is every nats-server's client URL, comma separated: the client
+// connects to any one that answers.
+func (s *scenario) natsURL() string {
+	var urls []string
+	for _, n := range s.natsAll {
+		urls = append(urls, n.url())
+	}
+	return strings.Join(urls, ",")
 }
 
 func (s *scenario) logf(format string, args ...any) {
@@ -239,8 +270,10 @@ func (s *scenario) checkProcs() {
 			}
 		}
 	}
-	if err := s.nats.p.unexpectedExit(); err != nil {
-		s.t.Errorf("%v", err)
+	for _, n := range s.natsAll {
+		if err := n.p.unexpectedExit(); err != nil {
+			s.t.Errorf("%v", err)
+		}
 	}
 	if err := suite.pg.p.unexpectedExit(); err != nil {
 		s.t.Errorf("%v", err)
@@ -312,7 +345,7 @@ func (s *scenario) snapshot() (*snapshot, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	nc, err := nats.Connect(s.nats.url(), nats.Timeout(2*time.Second), nats.NoReconnect())
+	nc, err := nats.Connect(s.natsURL(), nats.Timeout(2*time.Second), nats.NoReconnect())
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
@@ -548,7 +581,7 @@ func (s *scenario) historyChecks() {
 func (s *scenario) streamEvidence(missing []string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(s.nats.url(), nats.Timeout(2*time.Second))
+	nc, err := nats.Connect(s.natsURL(), nats.Timeout(2*time.Second))
 	if err != nil {
 		return err.Error()
 	}

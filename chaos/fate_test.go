@@ -250,7 +250,7 @@ func (s *scenario) purgeRegistrations() uint64 {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(s.nats.url(), nats.Timeout(2*time.Second))
+	nc, err := nats.Connect(s.natsURL(), nats.Timeout(2*time.Second))
 	if err != nil {
 		s.t.Fatal(err)
 	}

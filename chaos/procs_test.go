@@ -269,12 +269,17 @@ func (c *pgCluster) shutdown() {
 // --- NATS ---
 
 // natsServer is a nats-server process with JetStream; it restarts on the
-// same port with the same store.
+// same port with the same store. A member of a cluster also has a server
+// name, a route port and the routes to every member.
 type natsServer struct {
 	port  int
 	store string
 	log   string
 	p     *proc
+
+	name        string // cluster members only
+	clusterPort int
+	routes      string
 }
 
 func newNATS(dir string) (*natsServer, error) {
@@ -286,15 +291,67 @@ func newNATS(dir string) (*natsServer, error) {
 	return n, n.start()
 }
 
+// newNATSCluster starts n nats-server processes that form the JetStream
+// cluster "relay-chaos" (names n0, n1, ...; own client and route ports,
+// own store dirs) and waits until each answers JetStream requests, which
+// needs a meta leader, so all are launched before any is waited for.
+func newNATSCluster(dir string, n int) ([]*natsServer, error) {
+	var nodes []*natsServer
+	var routes []string
+	for i := range n {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		cport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		name := fmt.Sprintf("n%d", i)
+		nodes = append(nodes, &natsServer{port: port, name: name, clusterPort: cport,
+			store: filepath.Join(dir, "nats-store-"+name), log: filepath.Join(dir, "nats-"+name+".log")})
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", cport))
+	}
+	for _, nd := range nodes {
+		nd.routes = strings.Join(routes, ",")
+		if err := nd.launch(); err != nil {
+			return nodes, err
+		}
+	}
+	for _, nd := range nodes {
+		if err := nd.waitReady(); err != nil {
+			return nodes, err
+		}
+	}
+	return nodes, nil
+}
+
 func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
 
+// start launches the server and waits until JetStream answers.
 func (n *natsServer) start() error {
+	if err := n.launch(); err != nil {
+		return err
+	}
+	return n.waitReady()
+}
+
+func (n *natsServer) launch() error {
 	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-js", "-sd", n.store}
+	if n.name != "" {
+		args = append(args, "--name", n.name, "--cluster_name", "relay-chaos",
+			"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.clusterPort), "--routes", n.routes)
+	}
 	p, err := startProc("nats-server", suite.natsBin, args, baseEnv(), n.log, filepath.Dir(n.store), nil)
 	if err != nil {
 		return err
 	}
 	n.p = p
+	return nil
+}
+
+func (n *natsServer) waitReady() error {
+	p := n.p
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := n.ping()
@@ -302,10 +359,10 @@ func (n *natsServer) start() error {
 			return nil
 		}
 		if p.exited() {
-			return fmt.Errorf("nats-server exited: %v\n%s", p.waitErr, tail(n.log, 20))
+			return fmt.Errorf("nats-server %s exited: %v\n%s", n.name, p.waitErr, tail(n.log, 20))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("nats-server not ready after 30s: %v\n%s", err, tail(n.log, 20))
+			return fmt.Errorf("nats-server %s not ready after 30s: %v\n%s", n.name, err, tail(n.log, 20))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
