@@ -91,8 +91,8 @@ func TestChaosCluster(t *testing.T) {
 		w := s.gen.refusals(killed, to)
 		windows = append(windows, fmt.Sprintf("%.2fs", w.window.Seconds()))
 		s.extra = append(s.extra, fmt.Sprintf(
-			"kill -9 of %s (leader of %s): new leader after %.2fs; 503 window (kill -> start of the last refused request) %.2fs: %d events 503 in %d requests, longest refused answer %.2fs; %d events accepted in the round; restarted after %.1fs, current after %.2fs",
-			leader.name, streamName, elected.Seconds(), w.window.Seconds(), w.events503, w.refused, w.longest.Seconds(),
+			"kill -9 of %s (leader of %s): new leader after %.2fs; 503 window (kill -> start of the last refused request) %.2fs, last 503 answered %.2fs after the kill: %d events 503 in %d requests, longest refused answer %.2fs; %d events accepted in the round; restarted after %.1fs, current after %.2fs",
+			leader.name, streamName, elected.Seconds(), w.window.Seconds(), w.lastEnd.Seconds(), w.events503, w.refused, w.longest.Seconds(),
 			w.accepted, restarted.Sub(killed).Seconds(), current.Seconds()))
 		if w.window > failoverBound {
 			t.Errorf("ingest refused events (503) until %.2fs after %s was killed; the bound is %s", w.window.Seconds(), leader.name, failoverBound)
@@ -182,6 +182,7 @@ type refusalWindow struct {
 	// out the publish timeout does not stretch it.
 	window    time.Duration
 	longest   time.Duration // the slowest 503 answer
+	lastEnd   time.Duration // from the start of the period to the last 503 answer
 	refused   int           // requests with at least one event answered 503
 	events503 int
 	accepted  int // events answered 2xx
@@ -203,6 +204,7 @@ func (g *loadGen) refusals(from, to time.Time) refusalWindow {
 		w.refused++
 		w.events503 += r.got503
 		w.window = max(w.window, r.start.Sub(from))
+		w.lastEnd = max(w.lastEnd, r.end.Sub(from))
 		w.longest = max(w.longest, r.end.Sub(r.start))
 	}
 	return w

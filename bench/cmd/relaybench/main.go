@@ -59,6 +59,7 @@ type harness struct {
 	backlog          int
 	backlogDrain     time.Duration
 	workerConcurrent int
+	scale            scaleSettings
 
 	only map[string]bool
 
@@ -123,9 +124,15 @@ func main() {
 	flag.DurationVar(&h.capP99, "capacity-p99", 50*time.Millisecond, "capacity phase: highest ingest p99 a step may have")
 	flag.IntVar(&h.naiveEvents, "naive-worker-events", 0, "naive worker baseline backlog (0: -events, the end-to-end backlog)")
 	flag.IntVar(&h.workerBatch, "worker-batch", config.Defaults().WorkerBatch, "RELAY_WORKER_BATCH relay runs with (its default): the naive worker's batch")
+	flag.IntVar(&h.scale.events, "scale-events", 2000, "scale phase: backlog drained by one relay, then by two")
+	flag.DurationVar(&h.scale.latency, "scale-latency", 200*time.Millisecond, "scale phase: fake CTrack latency (the vendor is the limit)")
+	flag.IntVar(&h.scale.concurrency, "scale-concurrency", 32, "scale phase: RELAY_WORKER_CONCURRENCY of each relay")
+	flag.Float64Var(&h.scale.rate, "footprint-rate", 200, "footprint phase: steady events/s")
+	flag.DurationVar(&h.scale.window, "footprint-window", 75*time.Second, "footprint phase: how long (over 66 s, so that a retention pass falls in it)")
+	flag.DurationVar(&h.scale.retention, "footprint-retention", 15*time.Second, "footprint phase: RELAY_RETENTION and RELAY_EVENTS_MAX_AGE")
 	flag.BoolVar(&h.keep, "keep", false, "keep the temporary directory (logs, NATS data)")
 	flag.DurationVar(&h.quietBudget, "quiet-wait", 60*time.Second, "total time to wait, before phases, for other processes to leave the machine idle (< 0.25 cores busy)")
-	only := flag.String("only", "", "run only these phases, comma-separated: http,raw,ingest,naiveworker,e2e,ext,cold,capacity,backlog (default all)")
+	only := flag.String("only", "", "run only these phases, comma-separated: http,raw,ingest,naiveworker,e2e,ext,cold,capacity,backlog,scale,footprint (default all)")
 	var env multiFlag
 	flag.Var(&env, "relay-env", "extra KEY=VALUE for every relay process (repeatable), e.g. RELAY_WORKER_BATCH=1000")
 	flag.Parse()
@@ -264,6 +271,8 @@ func (h *harness) run(ctx context.Context) error {
 		{"cold", "cold database", h.phaseCold},
 		{"capacity", "default process capacity", h.phaseCapacity},
 		{"backlog", "large backlog", h.phaseBacklog},
+		{"scale", "two replicas, vendor-bound", h.phaseScale},
+		{"footprint", "footprint at a steady rate", h.phaseFootprint},
 	}
 	for _, p := range phases {
 		if ctx.Err() != nil {
@@ -279,6 +288,7 @@ func (h *harness) run(ctx context.Context) error {
 		}
 	}
 	h.figures()
+	h.scaleFigures()
 	h.report.DurationS = round(time.Since(started).Seconds(), 1)
 	md := h.report.Markdown()
 	fmt.Println(md)

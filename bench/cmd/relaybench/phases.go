@@ -34,6 +34,8 @@ type results struct {
 	extNATSHWM                                                            int64
 	extNATSCPU                                                            time.Duration
 	backlog                                                               *backlogResult
+	scale                                                                 *scaleResult
+	footprint                                                             *footprintResult
 }
 
 func cpuPer1k(cpu time.Duration, events int64) float64 {

@@ -100,6 +100,7 @@ type relayOpts struct {
 	natsURL   string // external NATS; empty: embedded
 	natsLayer bool   // expose the embedded NATS on TCP for the harness
 	ctrackURL string
+	env       []string // extra settings, before -relay-env
 }
 
 // startRelay runs relay serve as a child process and waits for /readyz.
@@ -137,6 +138,7 @@ func (h *harness) startRelay(ctx context.Context, name string, o relayOpts) (*re
 		}
 		env = append(env, "RELAY_PPROF_ADDR="+inst.pprofAddr)
 	}
+	env = append(env, o.env...)
 	env = append(env, h.relayEnv...)
 	p, err := proc.Spawn(name, h.relayBin, []string{"serve"}, env, filepath.Join(h.tmp, name+".log"))
 	if err != nil {
