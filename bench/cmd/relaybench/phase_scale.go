@@ -49,7 +49,9 @@ func (h *harness) externalNATS(ctx context.Context, name string) (*proc.Process,
 		return nil, "", err
 	}
 	host, port, _ := strings.Cut(addr, ":")
-	ns, err := proc.Spawn(name, bin, []string{"-js", "-sd", filepath.Join(h.tmp, name), "-a", host, "-p", port},
+	// Named nats-server: its exit status 1 after our SIGTERM is then a
+	// normal stop (proc.Process.Stop).
+	ns, err := proc.Spawn("nats-server", bin, []string{"-js", "-sd", filepath.Join(h.tmp, name), "-a", host, "-p", port},
 		nil, filepath.Join(h.tmp, name+".log"))
 	if err != nil {
 		return nil, "", err
@@ -140,7 +142,7 @@ func (h *harness) scaleDrain(ctx context.Context, replicas int) (*scaleRun, erro
 	}()
 	// One after the other: the first creates the database and migrates.
 	for i := range replicas {
-		in, err := h.startRelay(ctx, fmt.Sprintf("relay-%s-%c", name, 'a'+i), o)
+		in, err := h.startRelay(ctx, fmt.Sprintf("replica-%s-%c", name, 'a'+i), o)
 		if err != nil {
 			return nil, err
 		}
@@ -222,6 +224,7 @@ type footprintResult struct {
 	Samples   []footSample  `json:"samples"`
 	// The two points compared (mid-run and the end) and the verdicts.
 	Mid, End          footSample `json:"-"`
+	BusRegBytes       float64    `json:"registrations_bytes_per_msg"`
 	BusEventBytes     float64    `json:"bus_bytes_per_event"`
 	PGEventBytes      float64    `json:"pg_bytes_per_event"`
 	PeakPGBytes       int64      `json:"peak_pg_bytes"`
@@ -254,7 +257,7 @@ func (h *harness) phaseFootprint(ctx context.Context) error {
 	ret := s.retention.String()
 	o := relayOpts{role: "all", dbURL: h.newDB("footprint"), dataDir: filepath.Join(h.tmp, "footprint-unused"), natsURL: natsURL, ctrackURL: ctrackURL,
 		env: []string{"RELAY_RETENTION=" + ret, "RELAY_EVENTS_MAX_AGE=" + ret}}
-	inst, err := h.startRelay(ctx, "relay-footprint", o)
+	inst, err := h.startRelay(ctx, "replica-footprint", o)
 	if err != nil {
 		return err
 	}
@@ -359,6 +362,14 @@ func (h *harness) footprintVerdicts(res *footprintResult) {
 	if end.EvMsgs > 0 {
 		res.BusEventBytes = float64(end.EvBytes) / float64(end.EvMsgs)
 	}
+	var regMsgs, regBytes uint64
+	for _, f := range res.Samples {
+		regMsgs += f.RegMsgs
+		regBytes += f.RegBytes
+	}
+	if regMsgs > 0 {
+		res.BusRegBytes = float64(regBytes) / float64(regMsgs)
+	}
 	// Before the janitor's first deletion every row is live: the bytes
 	// per event are the table's own, with no dead tuples in them.
 	for _, f := range res.Samples {
@@ -410,8 +421,10 @@ func (h *harness) scaleFigures() {
 		r.add("scale_two_replicas", label, s.Two.Rate, "conf/s", s.One.Rate, "one replica", "≥ 1.6 × one replica", ratioAtLeast(1.6))
 	}
 	if f := h.res.footprint; f != nil {
+		r.add("footprint_registrations_bytes_per_msg", "RELAY_REGISTRATIONS bytes per queued registration", f.BusRegBytes, "B", 0, "", "", nil)
 		r.add("footprint_bus_bytes_per_event", "RELAY_EVENTS bytes per stored outcome event", f.BusEventBytes, "B", 0, "", "", nil)
 		r.add("footprint_pg_bytes_per_event", "PostgreSQL bytes per event (events + attempts + outbox, indexes)", f.PGEventBytes, "B", 0, "", "", nil)
+		h.note("The scale and footprint phases run relay (processes named replica-*) against the machine's nats-server, not embedded NATS.")
 		h.note("footprint at %.0f events/s for %s, RELAY_RETENTION = RELAY_EVENTS_MAX_AGE = %s: RELAY_REGISTRATIONS %s; RELAY_EVENTS %s; PostgreSQL %s",
 			f.Rate, f.Window, f.Retention, f.RegVerdict, f.EventsVerdict, f.PostgresVerdict)
 	}
