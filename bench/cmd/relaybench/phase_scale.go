@@ -217,6 +217,11 @@ type footSample struct {
 	PGBytes  int64   `json:"pg_bytes"`
 	PGEvents int64   `json:"pg_events"`
 	Deleted  float64 `json:"janitor_deleted_rows"`
+	// DeadRows and Vacuums (autovacuum runs) of the three tables, from
+	// pg_stat_user_tables: a deleted row's space is reused only after a
+	// VACUUM has passed over it.
+	DeadRows int64 `json:"pg_dead_rows"`
+	Vacuums  int64 `json:"pg_autovacuums"`
 }
 
 type footprintResult struct {
@@ -302,6 +307,10 @@ func (h *harness) phaseFootprint(ctx context.Context) error {
 			(SELECT count(*) FROM events)`).Scan(&f.PGBytes, &f.PGEvents); err != nil {
 			return f, err
 		}
+		if err := conn.QueryRow(ctx, `SELECT coalesce(sum(n_dead_tup), 0)::bigint, coalesce(sum(autovacuum_count), 0)::bigint
+			FROM pg_stat_user_tables WHERE relname IN ('events', 'attempts', 'outbox')`).Scan(&f.DeadRows, &f.Vacuums); err != nil {
+			return f, err
+		}
 		f.Deleted = promSums(inst.base, "relay_retention_deleted_rows_total")["relay_retention_deleted_rows_total"]
 		return f, nil
 	}
@@ -324,8 +333,8 @@ func (h *harness) phaseFootprint(ctx context.Context) error {
 					continue
 				}
 				res.Samples = append(res.Samples, f)
-				h.logf("  +%3.0fs posted %6d | registrations %5d msgs %8d B | events %6d msgs %9d B | PostgreSQL %6d events %10d B | janitor deleted %.0f rows",
-					f.At, f.Posted, f.RegMsgs, f.RegBytes, f.EvMsgs, f.EvBytes, f.PGEvents, f.PGBytes, f.Deleted)
+				h.logf("  +%3.0fs posted %6d | registrations %5d msgs %8d B | events %6d msgs %9d B | PostgreSQL %6d events %10d B | janitor deleted %.0f rows; %d dead, %d autovacuums",
+					f.At, f.Posted, f.RegMsgs, f.RegBytes, f.EvMsgs, f.EvBytes, f.PGEvents, f.PGBytes, f.Deleted, f.DeadRows, f.Vacuums)
 			}
 		}
 	}()
@@ -397,19 +406,27 @@ func (h *harness) footprintVerdicts(res *footprintResult) {
 		res.EventsVerdict = fmt.Sprintf("GROWING: %d then %d messages (bound %.0f)", mid.EvMsgs, end.EvMsgs, res.EventsMaxAgeBound)
 	}
 	// PostgreSQL: the janitor deletes what has been final for longer than
-	// RELAY_RETENTION, once a minute. Live rows are then bounded by
-	// rate × (retention + interval); the files keep their peak size (the
-	// space of deleted rows is reused after autovacuum, not returned).
+	// RELAY_RETENTION, once a minute, so live rows stay under
+	// rate × (retention + interval). The files stop growing only once a
+	// VACUUM (autovacuum) has made the deleted rows' space reusable: until
+	// then they grow with every event.
 	bound := int64(res.Rate * (res.Retention + 66*time.Second).Seconds() * 1.2)
+	rows := "not shown"
 	switch {
 	case end.Deleted == 0:
-		res.PostgresVerdict = fmt.Sprintf("not shown: no janitor pass deleted anything within %s (%d rows, %d B at the end)", res.Window, end.PGEvents, end.PGBytes)
+		rows = fmt.Sprintf("not shown: no janitor pass deleted anything within %s", res.Window)
 	case res.PeakPGEvents <= bound && end.PGEvents < res.PeakPGEvents:
-		res.PostgresVerdict = fmt.Sprintf("bounded: the janitor deleted %.0f rows; events rows peaked at %d (bound rate × (retention + 66 s) × 1.2 = %d) and fell to %d; files at their peak %d B, reused after autovacuum",
-			end.Deleted, res.PeakPGEvents, bound, end.PGEvents, res.PeakPGBytes)
+		rows = fmt.Sprintf("bounded: the janitor deleted %.0f rows; events rows peaked at %d (bound rate × (retention + 66 s) × 1.2 = %d) and ended at %d",
+			end.Deleted, res.PeakPGEvents, bound, end.PGEvents)
 	default:
-		res.PostgresVerdict = fmt.Sprintf("GROWING: %d rows at the end, peak %d, bound %d, janitor deleted %.0f", end.PGEvents, res.PeakPGEvents, bound, end.Deleted)
+		rows = fmt.Sprintf("GROWING: %d rows at the end, peak %d, bound %d, janitor deleted %.0f", end.PGEvents, res.PeakPGEvents, bound, end.Deleted)
 	}
+	files := fmt.Sprintf("flat: %d then %d B", mid.PGBytes, end.PGBytes)
+	if float64(end.PGBytes) > 1.1*float64(mid.PGBytes) {
+		files = fmt.Sprintf("still GROWING: %d then %d B, %d dead rows, %d autovacuums of the tables by the end (the deleted rows' space is reused only after a VACUUM)",
+			mid.PGBytes, end.PGBytes, end.DeadRows, end.Vacuums)
+	}
+	res.PostgresVerdict = "live rows " + rows + "; files " + files
 	h.logf("  registrations: %s", res.RegVerdict)
 	h.logf("  events stream: %s", res.EventsVerdict)
 	h.logf("  PostgreSQL: %.0f B per event (events + attempts + outbox, indexes included); %s", res.PGEventBytes, res.PostgresVerdict)
