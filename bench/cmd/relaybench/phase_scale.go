@@ -442,10 +442,31 @@ func (h *harness) footprintVerdicts(res *footprintResult) {
 	default:
 		rows = fmt.Sprintf("GROWING: %d rows at the end, peak %d, bound %d, janitor deleted %.0f", end.PGEvents, res.PeakPGEvents, bound, end.Deleted)
 	}
-	files := fmt.Sprintf("flat: %d then %d B", mid.PGBytes, end.PGBytes)
-	if float64(end.PGBytes) > 1.1*float64(mid.PGBytes) {
-		files = fmt.Sprintf("still GROWING: %d then %d B, %d dead rows, %d autovacuums of the tables by the end (the deleted rows' space is reused only after a VACUUM)",
-			mid.PGBytes, end.PGBytes, end.DeadRows, end.Vacuums)
+	// The files: after the second pass the space the first one freed
+	// (once vacuumed) holds what arrives until the next, so from the last
+	// pass on they stay at their size.
+	// A pass may span two samples: increases in consecutive samples are
+	// one pass.
+	passes, last := 0, -1
+	for i := 1; i < len(res.Samples); i++ {
+		if res.Samples[i].Deleted > res.Samples[i-1].Deleted {
+			if last != i-1 {
+				passes++
+			}
+			last = i
+		}
+	}
+	var files string
+	switch {
+	case passes < 2:
+		files = fmt.Sprintf("not shown: %d janitor pass(es) with deletions in %s, two are needed (-footprint-window 150s); %d then %d B, %d dead rows at the end",
+			passes, res.Window, mid.PGBytes, end.PGBytes, end.DeadRows)
+	case float64(end.PGBytes) <= 1.05*float64(res.Samples[last].PGBytes):
+		files = fmt.Sprintf("flat after the second pass: %d B at it, %d B at the end (%.0f s later)",
+			res.Samples[last].PGBytes, end.PGBytes, end.At-res.Samples[last].At)
+	default:
+		files = fmt.Sprintf("still GROWING after the second pass: %d B at it, %d B at the end, %d dead rows, %d autovacuums",
+			res.Samples[last].PGBytes, end.PGBytes, end.DeadRows, end.Vacuums)
 	}
 	res.PostgresVerdict = "live rows " + rows + "; files " + files
 	if !res.Autovacuum {
