@@ -3,7 +3,8 @@
 // nats-server and a fake Liasmart CTrack, keeps a load generator posting
 // unique and duplicate events the whole time, and then breaks things: kill -9
 // of relay, of one replica and then the other, restarts and outages of
-// nats-server and PostgreSQL, and a misbehaving vendor.
+// nats-server and PostgreSQL, a misbehaving vendor, and kill -9 of the node
+// leading the registrations stream on a 3-node NATS cluster.
 //
 // Every scenario ends with the same invariant: each event that got a 202 (or
 // a 200 duplicate) ends confirmed or already_confirmed in PostgreSQL, the
