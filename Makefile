@@ -63,7 +63,7 @@ vuln:
 chaos:
 	$(GO) test -count=1 -timeout 15m -v -run . ./chaos -args -chaos.full
 
-# make bench: relay next to its baselines on this machine (about 5-8 min, the
+# make bench: relay next to its baselines on this machine (about 7-8 min, the
 # two-replica and footprint phases ~2.5 min of it),
 # table on stdout and in bench/results/latest.md and latest.json; needs the
 # local PostgreSQL. BENCHFLAGS passes flags, e.g. BENCHFLAGS=-profile or
