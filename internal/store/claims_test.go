@@ -408,3 +408,30 @@ func TestErrorsAreTranslated(t *testing.T) {
 		t.Fatalf("duplicate key: %v, want ErrConflict", err)
 	}
 }
+
+// TestVacuumWhereNoAutovacuum: on a server without autovacuum the store
+// vacuums the tables it is given (the janitor's deletions become reusable
+// space); with autovacuum on it leaves that to the server.
+func TestVacuumWhereNoAutovacuum(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	var setting string
+	if err := st.Pool().QueryRow(ctx, `SELECT current_setting('autovacuum')`).Scan(&setting); err != nil {
+		t.Fatal(err)
+	}
+	vacuumed, err := st.VacuumWhereNoAutovacuum(ctx, []string{"events", "outbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vacuumed != (setting != "on") {
+		t.Fatalf("vacuumed %v with autovacuum %s", vacuumed, setting)
+	}
+	var last *time.Time
+	if err := st.Pool().QueryRow(ctx, `SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'events'`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if vacuumed && last == nil {
+		t.Fatal("reported vacuumed, but events has no last_vacuum")
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // PurgedEvents counts the rows one PurgeEvents call deleted.
@@ -77,4 +79,27 @@ func (s *Store) PurgeOutbox(ctx context.Context, cutoff time.Time, limit int) (i
 		return 0, fmt.Errorf("store: purge outbox: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// VacuumWhereNoAutovacuum vacuums (and analyzes) tables when the server
+// runs without autovacuum, and reports whether it did. Deleted rows leave
+// dead space that only a vacuum makes reusable: without one, a table
+// whose old rows the janitor deletes still grows at the rate of its
+// inserts, and relay's footprint never stops growing. With autovacuum on
+// (the default, and the per-table settings of sql/008) it does nothing.
+func (s *Store) VacuumWhereNoAutovacuum(ctx context.Context, tables []string) (bool, error) {
+	var on string
+	if err := s.pool.QueryRow(ctx, `SELECT current_setting('autovacuum')`).Scan(&on); err != nil {
+		return false, wrap("autovacuum setting", err)
+	}
+	if on == "on" {
+		return false, nil
+	}
+	for _, t := range tables {
+		// VACUUM runs outside a transaction: pool.Exec sends it alone.
+		if _, err := s.pool.Exec(ctx, "VACUUM (ANALYZE) "+pgx.Identifier{t}.Sanitize()); err != nil {
+			return false, wrap("vacuum "+t, err)
+		}
+	}
+	return true, nil
 }
