@@ -22,7 +22,8 @@ type Claimed struct {
 // ClaimEvents is a worker batch's first statement. It records the events
 // PostgreSQL does not know yet and claims for token, until lease from now,
 // every event of the batch that is not final and not claimed by another
-// batch, in one round trip. Rows another transaction holds locked are
+// batch, in one statement (inside a short transaction that only turns
+// sequential scans off, sent with its BEGIN: see indexOnlyTx). Rows another transaction holds locked are
 // skipped, not waited for, so two batches never wait on each other here.
 // It returns the rows (in no particular order); an id missing from the
 // answer was being inserted by another batch at that instant.
