@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"relay/internal/bus"
 	"relay/internal/config"
@@ -24,6 +25,7 @@ import (
 	"relay/internal/outbound"
 	"relay/internal/retention"
 	"relay/internal/store"
+	"relay/internal/telemetry"
 	"relay/internal/vendors/liasmart"
 )
 
@@ -33,6 +35,12 @@ type Main struct {
 	Config  config.Config
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// TracerProvider traces ingest, publish, worker, vendor calls and
+	// PostgreSQL. Open sets it from the OTEL_* variables (telemetry.Setup)
+	// unless it is set already (tests inject an in-memory one); nil is off.
+	TracerProvider trace.TracerProvider
+	// shutdownTracing flushes the spans of a provider Open built.
+	shutdownTracing func(context.Context) error
 
 	Store  *store.Store
 	Bus    *bus.Bus
@@ -71,7 +79,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
-	m.Store, err = store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	if m.TracerProvider == nil {
+		m.TracerProvider, m.shutdownTracing, err = telemetry.Setup(ctx, version)
+		if err != nil {
+			return err
+		}
+		if m.TracerProvider != nil {
+			m.Logger.Info("tracing on (OTEL_* variables)")
+		}
+	}
+	m.Store, err = store.Open(ctx, cfg.DatabaseURL, store.Options{TracerProvider: m.TracerProvider})
 	if err != nil {
 		return err
 	}
@@ -133,6 +150,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Connected: m.Bus.Connected,
 			Logger:    m.Logger,
 			Metrics:   m.Metrics,
+
+			TracerProvider: m.TracerProvider,
 		}, m.Bus.JS, m.Store)
 		if err := m.Server.Keys().Reload(ctx, m.Store); err != nil {
 			return fmt.Errorf("loading API keys: %w", err)
@@ -171,6 +190,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Nudge:            m.Outbox.Nudge,
 			Logger:           m.Logger,
 			Metrics:          m.Metrics,
+			TracerProvider:   m.TracerProvider,
 		}, m.Store, m.Bus.JS, consumer)
 		var callable []string
 		for vendor, c := range confirmers {
@@ -295,6 +315,15 @@ func (m *Main) Close() {
 	if m.Store != nil {
 		m.Store.Close()
 		m.Store = nil
+	}
+	if m.shutdownTracing != nil {
+		// Last, so that the spans of the shutdown itself are flushed too.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.shutdownTracing(ctx); err != nil {
+			m.Logger.Warn("flushing traces", "err", err)
+		}
+		cancel()
+		m.shutdownTracing = nil
 	}
 }
 

@@ -204,3 +204,29 @@ func (b *Bus) shutdownServer() {
 		b.srv = nil
 	}
 }
+
+// HeaderCarrier lets a text-map propagator (W3C trace context) read and
+// write a message's headers. Keys are kept as the propagator gives them
+// ("traceparent"): NATS headers are case-sensitive, and lower case is what
+// other NATS tracers read.
+type HeaderCarrier nats.Header
+
+// Get returns the first value of key.
+func (h HeaderCarrier) Get(key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Set replaces the values of key.
+func (h HeaderCarrier) Set(key, value string) { h[key] = []string{value} }
+
+// Keys lists the header names.
+func (h HeaderCarrier) Keys() []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	return keys
+}

@@ -23,10 +23,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"relay/internal/bus"
 	"relay/internal/metrics"
 	"relay/internal/store"
+	"relay/internal/telemetry"
 )
 
 // Publisher is the part of JetStream ingest uses.
@@ -84,6 +86,9 @@ type Config struct {
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
 	Now     func() time.Time
+	// TracerProvider traces API requests and publishes; nil is off (no
+	// span, no header, no cost).
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the HTTP API.
@@ -100,6 +105,7 @@ type Server struct {
 	vendors     map[string]bool
 	log         *slog.Logger
 	m           *metrics.Metrics
+	tracer      trace.Tracer // nil: tracing off
 }
 
 // New builds the API. events may be nil for an ingest-only process without
@@ -131,6 +137,7 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 		vendors:    map[string]bool{},
 		log:        cfg.Logger,
 		m:          cfg.Metrics,
+		tracer:     telemetry.Tracer(cfg.TracerProvider),
 	}
 	for _, v := range cfg.Vendors {
 		s.vendors[v] = true
@@ -205,6 +212,10 @@ func (s *Server) routes() {
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{})))
 	s.app.Get("/openapi.json", s.openAPI)
 	v1 := s.app.Group("/v1", s.requireKey)
+	if s.tracer != nil {
+		// Before the key check, so that refusals are traced too.
+		v1 = s.app.Group("/v1", s.traceRequest, s.requireKey)
+	}
 	v1.Post("/registrations", s.postRegistration)
 	v1.Post("/registrations/batch", s.postBatch)
 	v1.Get("/registrations/:id", s.getRegistration)
@@ -357,22 +368,24 @@ func (s *Server) publish(ctx context.Context, reg Registration, key string) (*je
 	// Asynchronous publish, then wait for our own ack: concurrent requests
 	// share the connection's pipelined acks instead of each making a
 	// request-reply round of its own (measured: less CPU per event).
-	f, err := s.pub.PublishAsync(bus.RegistrationSubject(reg.Vendor), data, jetstream.WithMsgID(reg.ID.String()))
+	f, span, err := s.publishAsync(ctx, bus.RegistrationSubject(reg.Vendor), data, reg.ID.String())
 	if err != nil {
+		endPublish(span, nil, err)
 		return nil, err
 	}
 	timer := time.NewTimer(s.cfg.PublishTimeout)
 	defer timer.Stop()
+	var ack *jetstream.PubAck
 	select {
-	case ack := <-f.Ok():
-		return ack, nil
-	case err := <-f.Err():
-		return nil, err
+	case ack = <-f.Ok():
+	case err = <-f.Err():
 	case <-timer.C:
-		return nil, errors.New("timeout waiting for the JetStream ack")
+		err = errors.New("timeout waiting for the JetStream ack")
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		err = ctx.Err()
 	}
+	endPublish(span, ack, err)
+	return ack, err
 }
 
 type batchItem struct {
@@ -407,8 +420,9 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 	known := s.lookup.known(ctx, ids)
 
 	type pending struct {
-		i int
-		f jetstream.PubAckFuture
+		i    int
+		f    jetstream.PubAckFuture
+		span trace.Span // nil: tracing off
 	}
 	var futures []pending
 	valid, failed := 0, 0
@@ -429,13 +443,14 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 			failed++
 			continue
 		}
-		f, err := s.pub.PublishAsync(bus.RegistrationSubject(reg.Vendor), data, jetstream.WithMsgID(reg.ID.String()))
+		f, span, err := s.publishAsync(ctx, bus.RegistrationSubject(reg.Vendor), data, reg.ID.String())
 		if err != nil {
+			endPublish(span, nil, err)
 			items[i].Error = errUnavailable("the event could not be made durable; retry it")
 			failed++
 			continue
 		}
-		futures = append(futures, pending{i, f})
+		futures = append(futures, pending{i, f, span})
 	}
 	timeout := time.NewTimer(s.cfg.PublishTimeout)
 	defer timeout.Stop()
@@ -446,6 +461,7 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 		if !expired {
 			select {
 			case ack := <-p.f.Ok():
+				endPublish(p.span, ack, nil)
 				items[p.i].accepted = &accepted{ID: reg.ID.String(), Status: "accepted", Duplicate: ack.Duplicate}
 				continue
 			case err = <-p.f.Err():
@@ -458,12 +474,14 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 			// answered duplicate, which is the truth.
 			select {
 			case ack := <-p.f.Ok():
+				endPublish(p.span, ack, nil)
 				items[p.i].accepted = &accepted{ID: reg.ID.String(), Status: "accepted", Duplicate: ack.Duplicate}
 				continue
 			default:
 				err = errors.New("timeout waiting for the JetStream ack")
 			}
 		}
+		endPublish(p.span, nil, err)
 		s.log.Warn("batch publish failed", "event_id", reg.ID, "vendor", reg.Vendor, "err", err)
 		items[p.i].Error = errUnavailable("the event could not be made durable; retry it")
 		failed++

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"relay/internal/bus"
 	"relay/internal/store"
@@ -31,6 +32,10 @@ type item struct {
 	// nak with delay.
 	ack   bool
 	delay time.Duration
+
+	// With tracing on: the event's worker span and its context.
+	span trace.Span
+	ctx  context.Context
 }
 
 // process handles one batch: claim its events in PostgreSQL, call the
@@ -42,6 +47,8 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 	if len(order) == 0 {
 		return
 	}
+	tctx, batchSpan := w.traceBatch(ctx, items, order)
+	defer endTraces(batchSpan, items, order)
 	token := uuid.New()
 	// The claim runs out Lease after PostgreSQL took it, which is after
 	// this instant: a call that ends before claimStart+Lease ends inside
@@ -52,7 +59,7 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 		newEvents = append(newEvents, items[id].newEvent(id))
 	}
 	claimed, err := retryStore(ctx, w, func(ctx context.Context) ([]store.Claimed, error) {
-		return w.store.ClaimEvents(ctx, token, w.cfg.Lease, newEvents)
+		return w.store.ClaimEvents(tctx, token, w.cfg.Lease, newEvents)
 	})
 	if err != nil {
 		w.log.Error("claiming events; batch left for redelivery", "err", err, "batch", len(msgs))
@@ -158,7 +165,7 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 		}
 	}
 	out, err := retryStore(ctx, w, func(ctx context.Context) (store.BatchOutcome, error) {
-		return w.store.RecordBatch(ctx, store.Batch{Token: token, Release: release, Results: results, Vendors: tallies})
+		return w.store.RecordBatch(tctx, store.Batch{Token: token, Release: release, Results: results, Vendors: tallies})
 	})
 	if err != nil {
 		// The calls were made; their messages come back after AckWait,
@@ -227,10 +234,12 @@ func (w *Worker) park(it *item, why pause, now time.Time) {
 func (w *Worker) callVendor(ctx context.Context, it *item) {
 	c := w.cfg.Confirmers[it.reg.Vendor]
 	it.call.started = w.cfg.Now()
+	ctx, span := w.traceCall(ctx, it)
 	t0 := time.Now()
 	it.call.res, it.call.err = c.Confirm(ctx, it.reg.MessageID)
 	it.call.duration = time.Since(t0)
 	it.call.done = time.Now()
+	endCall(span, it.call)
 	label := strconv.Itoa(int(it.call.res.Code))
 	if it.call.err != nil {
 		label = errorClass(it.call.err)

@@ -10,9 +10,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"relay/internal/metrics"
 	"relay/internal/store"
+	"relay/internal/telemetry"
 )
 
 // Store is what the worker needs of PostgreSQL.
@@ -59,6 +61,9 @@ type Config struct {
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
 	Now     func() time.Time
+	// TracerProvider traces each event's processing and vendor call and
+	// the batch's PostgreSQL writes; nil is off (no span, no cost).
+	TracerProvider trace.TracerProvider
 }
 
 // Worker consumes relay.registrations.> and confirms each event. What it
@@ -75,6 +80,7 @@ type Worker struct {
 	m        *metrics.Metrics
 	sem      chan struct{}
 	gate     *gate
+	tracer   trace.Tracer // nil: tracing off
 
 	heldMu sync.Mutex
 	held   map[jetstream.Msg]struct{} // received, not yet acked or naked
@@ -136,8 +142,9 @@ func NewWorker(cfg Config, st Store, js jetstream.JetStream, consumer jetstream.
 	w := &Worker{
 		cfg: cfg, store: st, js: js, consumer: consumer,
 		log: cfg.Logger, m: cfg.Metrics,
-		sem:  make(chan struct{}, cfg.Concurrency),
-		held: map[jetstream.Msg]struct{}{},
+		tracer: telemetry.Tracer(cfg.TracerProvider),
+		sem:    make(chan struct{}, cfg.Concurrency),
+		held:   map[jetstream.Msg]struct{}{},
 
 		publishTimeout: 10 * time.Second,
 	}

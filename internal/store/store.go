@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // DBTX is what a query needs: a pool or a transaction alike, so the same
@@ -33,6 +35,10 @@ type Store struct {
 type Options struct {
 	// MaxConns bounds the pool; 0 keeps pgxpool's default (4 x CPUs, >= 4).
 	MaxConns int32
+	// TracerProvider, when set, traces every statement (a span each,
+	// child of the caller's span; query parameters are never recorded).
+	// nil is off: no tracer on the pool at all.
+	TracerProvider trace.TracerProvider
 }
 
 // Open connects to databaseURL, creating the database first when it does
@@ -50,6 +56,11 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		cfg.MaxConns = 16
 	}
 	setPlanCacheMode(cfg.ConnConfig)
+	if opts.TracerProvider != nil {
+		// Spans are named by the operation (SELECT, INSERT); the text is
+		// in db.query.text, without the parameters' values.
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(opts.TracerProvider))
+	}
 	if err := EnsureDatabase(ctx, databaseURL); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,102 @@
+package inbound
+
+import (
+	"context"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"relay/internal/bus"
+	"relay/internal/telemetry"
+)
+
+// msgPublisher is the optional capability of a Publisher to publish a
+// message with headers; the trace context travels in them. A publisher
+// without it publishes untraced headers (the spans are still recorded).
+type msgPublisher interface {
+	PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+}
+
+// traceRequest is installed only when tracing is on: a server span per
+// API request, continuing an incoming W3C traceparent. It answers errors
+// itself (as observe does) so that the span records the final status.
+func (s *Server) traceRequest(c *fiber.Ctx) error {
+	ctx := telemetry.Propagator.Extract(c.UserContext(), requestCarrier{&c.Request().Header})
+	// fiber's strings point into buffers reused after the request: the
+	// span outlives it in the exporter's queue, so it gets copies.
+	method, path := strings.Clone(c.Method()), strings.Clone(c.Path())
+	ctx, span := s.tracer.Start(ctx, method+" /v1", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("url.path", path)))
+	defer span.End()
+	c.SetUserContext(ctx)
+	if err := c.Next(); err != nil {
+		if herr := s.app.ErrorHandler(c, err); herr != nil {
+			span.RecordError(herr)
+		}
+	}
+	// The route template, never the raw path, names the span: ids would
+	// make every name unique.
+	span.SetName(method + " " + c.Route().Path)
+	span.SetAttributes(attribute.String("http.route", c.Route().Path))
+	status := c.Response().StatusCode()
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, "")
+	}
+	return nil
+}
+
+// requestCarrier reads the propagation headers of a fasthttp request.
+type requestCarrier struct{ h *fasthttp.RequestHeader }
+
+func (r requestCarrier) Get(key string) string { return string(r.h.Peek(key)) }
+func (r requestCarrier) Set(string, string)    {}
+func (r requestCarrier) Keys() []string        { return nil }
+
+// publishAsync publishes one event. With tracing on it starts a producer
+// span, child of the request's, and injects its context into the
+// message's headers; the span (nil when off) is ended by endPublish once
+// the ack, or its absence, is known.
+func (s *Server) publishAsync(ctx context.Context, subject string, data []byte, id string) (jetstream.PubAckFuture, trace.Span, error) {
+	if s.tracer == nil {
+		f, err := s.pub.PublishAsync(subject, data, jetstream.WithMsgID(id))
+		return f, nil, err
+	}
+	ctx, span := s.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.name", "publish"),
+			attribute.String("messaging.destination.name", subject),
+			attribute.String("messaging.message.id", id),
+		))
+	mp, ok := s.pub.(msgPublisher)
+	if !ok {
+		f, err := s.pub.PublishAsync(subject, data, jetstream.WithMsgID(id))
+		return f, span, err
+	}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	telemetry.Propagator.Inject(ctx, bus.HeaderCarrier(msg.Header))
+	f, err := mp.PublishMsgAsync(msg, jetstream.WithMsgID(id))
+	return f, span, err
+}
+
+// endPublish ends a publish span (nil: tracing off) with the outcome.
+func endPublish(span trace.Span, ack *jetstream.PubAck, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "not acknowledged")
+	} else if ack != nil {
+		span.SetAttributes(attribute.Int64("messaging.nats.stream_sequence", int64(ack.Sequence)),
+			attribute.Bool("relay.duplicate", ack.Duplicate))
+	}
+	span.End()
+}
