@@ -46,6 +46,13 @@ func startRelay(t *testing.T, fakeOpts liasmarttest.Options, mod func(*config.Co
 // startRelayLogging is startRelay with relay's JSON logs written to logs.
 func startRelayLogging(t *testing.T, fakeOpts liasmarttest.Options, mod func(*config.Config), logs io.Writer) *relayUnderTest {
 	t.Helper()
+	return startRelayWith(t, fakeOpts, mod, logs, nil)
+}
+
+// startRelayWith is startRelayLogging with setup run on the Main before
+// Open (a test's tracer provider, ...).
+func startRelayWith(t *testing.T, fakeOpts liasmarttest.Options, mod func(*config.Config), logs io.Writer, setup func(*Main)) *relayUnderTest {
+	t.Helper()
 	fake, ctrack := liasmarttest.NewServer(t, fakeOpts)
 	ns := testenv.NATS(t)
 	cfg := config.Defaults()
@@ -63,6 +70,9 @@ func startRelayLogging(t *testing.T, fakeOpts liasmarttest.Options, mod func(*co
 		t.Fatal(err)
 	}
 	m := NewMain(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if setup != nil {
+		setup(m)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := m.Open(ctx); err != nil {
 		cancel()
