@@ -60,6 +60,7 @@ type harness struct {
 	backlogDrain     time.Duration
 	workerConcurrent int
 	scale            scaleSettings
+	tracingEvents    int
 
 	only map[string]bool
 
@@ -130,9 +131,10 @@ func main() {
 	flag.Float64Var(&h.scale.rate, "footprint-rate", 200, "footprint phase: steady events/s")
 	flag.DurationVar(&h.scale.window, "footprint-window", 75*time.Second, "footprint phase: how long (over 66 s, so that a retention pass falls in it)")
 	flag.DurationVar(&h.scale.retention, "footprint-retention", 15*time.Second, "footprint phase: RELAY_RETENTION and RELAY_EVENTS_MAX_AGE")
+	flag.IntVar(&h.tracingEvents, "tracing-events", 20_000, "tracing phase: single events posted end to end per mode (off, 10%, 100% sampled)")
 	flag.BoolVar(&h.keep, "keep", false, "keep the temporary directory (logs, NATS data)")
 	flag.DurationVar(&h.quietBudget, "quiet-wait", 60*time.Second, "total time to wait, before phases, for other processes to leave the machine idle (< 0.25 cores busy)")
-	only := flag.String("only", "", "run only these phases, comma-separated: http,raw,ingest,naiveworker,e2e,ext,cold,capacity,backlog,scale,footprint (default all)")
+	only := flag.String("only", "", "run only these phases, comma-separated: http,raw,ingest,naiveworker,e2e,ext,cold,capacity,backlog,scale,footprint,tracing (default all)")
 	var env multiFlag
 	flag.Var(&env, "relay-env", "extra KEY=VALUE for every relay process (repeatable), e.g. RELAY_WORKER_BATCH=1000")
 	flag.Parse()
@@ -273,6 +275,7 @@ func (h *harness) run(ctx context.Context) error {
 		{"backlog", "large backlog", h.phaseBacklog},
 		{"scale", "two replicas, vendor-bound", h.phaseScale},
 		{"footprint", "footprint at a steady rate", h.phaseFootprint},
+		{"tracing", "tracing cost (OpenTelemetry off, 10%, 100%)", h.phaseTracing},
 	}
 	for _, p := range phases {
 		if ctx.Err() != nil {
