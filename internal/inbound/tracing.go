@@ -28,28 +28,36 @@ type msgPublisher interface {
 // itself (as observe does) so that the span records the final status.
 func (s *Server) traceRequest(c *fiber.Ctx) error {
 	ctx := telemetry.Propagator.Extract(c.UserContext(), requestCarrier{&c.Request().Header})
-	// fiber's strings point into buffers reused after the request: the
-	// span outlives it in the exporter's queue, so it gets copies.
-	method, path := strings.Clone(c.Method()), strings.Clone(c.Path())
-	ctx, span := s.tracer.Start(ctx, method+" /v1", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("url.path", path)))
+	ctx, span := s.tracer.Start(ctx, "/v1", trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
 	c.SetUserContext(ctx)
-	if err := c.Next(); err != nil {
-		if herr := s.app.ErrorHandler(c, err); herr != nil {
-			span.RecordError(herr)
+	err := c.Next()
+	if err != nil {
+		err = s.app.ErrorHandler(c, err)
+	}
+	// Attributes only for the spans the sampler keeps: the others would
+	// build them for nothing.
+	if span.IsRecording() {
+		// fiber's strings point into buffers reused after the request:
+		// the span outlives it in the exporter's queue, so it gets copies.
+		method := strings.Clone(c.Method())
+		// The route template, never the raw path, names the span: ids
+		// would make every name unique.
+		span.SetName(method + " " + c.Route().Path)
+		status := c.Response().StatusCode()
+		span.SetAttributes(
+			attribute.String("http.request.method", method),
+			attribute.String("http.route", c.Route().Path),
+			attribute.String("url.path", strings.Clone(c.Path())),
+			attribute.Int("http.response.status_code", status))
+		if err != nil {
+			span.RecordError(err)
+		}
+		if status >= 500 {
+			span.SetStatus(codes.Error, "")
 		}
 	}
-	// The route template, never the raw path, names the span: ids would
-	// make every name unique.
-	span.SetName(method + " " + c.Route().Path)
-	span.SetAttributes(attribute.String("http.route", c.Route().Path))
-	status := c.Response().StatusCode()
-	span.SetAttributes(attribute.Int("http.response.status_code", status))
-	if status >= 500 {
-		span.SetStatus(codes.Error, "")
-	}
-	return nil
+	return err
 }
 
 // requestCarrier reads the propagation headers of a fasthttp request.
@@ -68,13 +76,15 @@ func (s *Server) publishAsync(ctx context.Context, subject string, data []byte, 
 		f, err := s.pub.PublishAsync(subject, data, jetstream.WithMsgID(id))
 		return f, nil, err
 	}
-	ctx, span := s.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(
+	ctx, span := s.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindProducer))
+	if span.IsRecording() {
+		span.SetAttributes(
 			attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.operation.name", "publish"),
 			attribute.String("messaging.destination.name", subject),
 			attribute.String("messaging.message.id", id),
-		))
+		)
+	}
 	mp, ok := s.pub.(msgPublisher)
 	if !ok {
 		f, err := s.pub.PublishAsync(subject, data, jetstream.WithMsgID(id))
@@ -89,6 +99,10 @@ func (s *Server) publishAsync(ctx context.Context, subject string, data []byte, 
 // endPublish ends a publish span (nil: tracing off) with the outcome.
 func endPublish(span trace.Span, ack *jetstream.PubAck, err error) {
 	if span == nil {
+		return
+	}
+	if !span.IsRecording() {
+		span.End()
 		return
 	}
 	if err != nil {

@@ -32,26 +32,36 @@ func (w *Worker) traceBatch(ctx context.Context, items map[uuid.UUID]*item, orde
 		it := items[id]
 		m := it.msgs[0]
 		ectx := telemetry.Propagator.Extract(ctx, bus.HeaderCarrier(m.Headers()))
-		it.ctx, it.span = w.tracer.Start(ectx, "process "+m.Subject(), trace.WithSpanKind(trace.SpanKindConsumer),
-			trace.WithAttributes(
-				attribute.String("messaging.system", "nats"),
-				attribute.String("messaging.operation.name", "process"),
-				attribute.String("messaging.destination.name", m.Subject()),
-				attribute.String("relay.event_id", id.String()),
-				attribute.String("relay.vendor", it.reg.Vendor),
-				attribute.Int("relay.messages", len(it.msgs)),
-			))
-		sc := it.span.SpanContext()
-		links = append(links, trace.Link{SpanContext: sc})
-		if parent == ctx || (!trace.SpanContextFromContext(parent).IsSampled() && sc.IsSampled()) {
+		it.ctx, it.span = w.tracer.Start(ectx, "process "+m.Subject(), trace.WithSpanKind(trace.SpanKindConsumer))
+		if !it.span.IsRecording() {
+			// Not sampled: nothing of it is exported, nothing to link.
+			if parent == ctx {
+				parent = it.ctx
+			}
+			continue
+		}
+		it.span.SetAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.name", "process"),
+			attribute.String("messaging.destination.name", m.Subject()),
+			attribute.String("relay.event_id", id.String()),
+			attribute.String("relay.vendor", it.reg.Vendor),
+			attribute.Int("relay.messages", len(it.msgs)),
+		)
+		links = append(links, trace.Link{SpanContext: it.span.SpanContext()})
+		if parent == ctx || !trace.SpanFromContext(parent).IsRecording() {
 			parent = it.ctx
 		}
 	}
-	bctx, span := w.tracer.Start(parent, "record batch", trace.WithLinks(links...),
-		trace.WithAttributes(attribute.Int("relay.batch_events", len(order))))
-	bsc := span.SpanContext()
-	for _, id := range order {
-		items[id].span.AddLink(trace.Link{SpanContext: bsc})
+	bctx, span := w.tracer.Start(parent, "record batch", trace.WithLinks(links...))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("relay.batch_events", len(order)))
+		bsc := span.SpanContext()
+		for _, id := range order {
+			if it := items[id]; it.span.IsRecording() {
+				it.span.AddLink(trace.Link{SpanContext: bsc})
+			}
+		}
 	}
 	return bctx, span
 }
@@ -65,6 +75,10 @@ func endTraces(batch trace.Span, items map[uuid.UUID]*item, order []uuid.UUID) {
 	for _, id := range order {
 		it := items[id]
 		if it.span == nil {
+			continue
+		}
+		if !it.span.IsRecording() {
+			it.span.End()
 			continue
 		}
 		if it.event.State != "" {
@@ -82,12 +96,15 @@ func (w *Worker) traceCall(ctx context.Context, it *item) (context.Context, trac
 	if it.span == nil {
 		return ctx, nil
 	}
-	return w.tracer.Start(it.ctx, it.reg.Vendor+" confirm", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
+	ctx, span := w.tracer.Start(it.ctx, it.reg.Vendor+" confirm", trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() {
+		span.SetAttributes(
 			attribute.String("relay.vendor", it.reg.Vendor),
 			attribute.Int("relay.attempt", it.event.Attempts+1),
 			attribute.Bool("relay.probe", it.call.probe),
-		))
+		)
+	}
+	return ctx, span
 }
 
 // endCall records the answer on the call's span: the HTTP status, the
@@ -95,6 +112,10 @@ func (w *Worker) traceCall(ctx context.Context, it *item) (context.Context, trac
 // credentials.
 func endCall(span trace.Span, c *call) {
 	if span == nil {
+		return
+	}
+	if !span.IsRecording() {
+		span.End()
 		return
 	}
 	status := c.res.HTTPStatus
