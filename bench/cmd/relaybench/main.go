@@ -60,7 +60,8 @@ type harness struct {
 	backlogDrain     time.Duration
 	workerConcurrent int
 	scale            scaleSettings
-	tracingEvents    int
+	tracingRate      float64
+	tracingWindow    time.Duration
 
 	only map[string]bool
 
@@ -131,7 +132,8 @@ func main() {
 	flag.Float64Var(&h.scale.rate, "footprint-rate", 200, "footprint phase: steady events/s")
 	flag.DurationVar(&h.scale.window, "footprint-window", 75*time.Second, "footprint phase: how long (over 66 s, so that a retention pass falls in it)")
 	flag.DurationVar(&h.scale.retention, "footprint-retention", 15*time.Second, "footprint phase: RELAY_RETENTION and RELAY_EVENTS_MAX_AGE")
-	flag.IntVar(&h.tracingEvents, "tracing-events", 20_000, "tracing phase: single events posted end to end per mode (off, 10%, 100% sampled)")
+	flag.Float64Var(&h.tracingRate, "tracing-rate", 1000, "tracing phase: single events/s posted (open loop) per mode (off, 10%, 100% sampled)")
+	flag.DurationVar(&h.tracingWindow, "tracing-window", 10*time.Second, "tracing phase: how long each mode is fed (after 1 s warmup)")
 	flag.BoolVar(&h.keep, "keep", false, "keep the temporary directory (logs, NATS data)")
 	flag.DurationVar(&h.quietBudget, "quiet-wait", 60*time.Second, "total time to wait, before phases, for other processes to leave the machine idle (< 0.25 cores busy)")
 	only := flag.String("only", "", "run only these phases, comma-separated: http,raw,ingest,naiveworker,e2e,ext,cold,capacity,backlog,scale,footprint,tracing (default all)")
