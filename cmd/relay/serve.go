@@ -80,7 +80,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}()
 	if m.TracerProvider == nil {
-		m.TracerProvider, m.shutdownTracing, err = telemetry.Setup(ctx, version)
+		m.TracerProvider, m.shutdownTracing, err = telemetry.Setup(ctx, version, m.Logger)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -53,11 +54,12 @@ func Enabled(getenv func(string) string) bool {
 // OTEL_TRACES_SAMPLER_ARG), the batch processor (OTEL_BSP_*) and the
 // resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES; service.name
 // defaults to "relay"). It also installs the provider and the W3C
-// propagator as the process's globals.
+// propagator as the process's globals, and sends the SDK's own errors (a
+// collector that does not answer, ...) to log.
 //
 // With tracing off (Enabled false) it returns a nil provider and a
 // shutdown that does nothing. shutdown flushes the spans not yet exported.
-func Setup(ctx context.Context, version string) (tp trace.TracerProvider, shutdown func(context.Context) error, err error) {
+func Setup(ctx context.Context, version string, log *slog.Logger) (tp trace.TracerProvider, shutdown func(context.Context) error, err error) {
 	noop := func(context.Context) error { return nil }
 	if !Enabled(os.Getenv) {
 		return nil, noop, nil
@@ -87,6 +89,11 @@ func Setup(ctx context.Context, version string) (tp trace.TracerProvider, shutdo
 	provider := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(provider)
 	otel.SetTextMapPropagator(Propagator)
+	if log != nil {
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+			log.Warn("opentelemetry", "err", err)
+		}))
+	}
 	return provider, provider.Shutdown, nil
 }
 

@@ -55,7 +55,7 @@ func clearOTEL(t *testing.T) {
 
 func TestSetupOffWithoutVariables(t *testing.T) {
 	clearOTEL(t)
-	tp, shutdown, err := telemetry.Setup(context.Background(), "test")
+	tp, shutdown, err := telemetry.Setup(context.Background(), "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestSetupExportsOverHTTP(t *testing.T) {
 	t.Setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
 	t.Setenv("OTEL_TRACES_SAMPLER_ARG", "0")
 
-	tp, shutdown, err := telemetry.Setup(context.Background(), "test")
+	tp, shutdown, err := telemetry.Setup(context.Background(), "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestSetupExportsOverHTTP(t *testing.T) {
 	}
 
 	t.Setenv("OTEL_TRACES_SAMPLER_ARG", "1")
-	tp, shutdown, err = telemetry.Setup(context.Background(), "test")
+	tp, shutdown, err = telemetry.Setup(context.Background(), "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestSetupGRPC(t *testing.T) {
 	clearOTEL(t)
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-	tp, shutdown, err := telemetry.Setup(context.Background(), "test")
+	tp, shutdown, err := telemetry.Setup(context.Background(), "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestSetupRejectsUnknownProtocol(t *testing.T) {
 	clearOTEL(t)
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
-	if _, _, err := telemetry.Setup(context.Background(), "test"); err == nil {
+	if _, _, err := telemetry.Setup(context.Background(), "test", nil); err == nil {
 		t.Error("no error for OTEL_EXPORTER_OTLP_PROTOCOL=http/json (not supported by the Go SDK)")
 	}
 }
