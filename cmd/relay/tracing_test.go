@@ -162,15 +162,15 @@ func TestTraceFollowsAnEvent(t *testing.T) {
 	}
 	for k, v := range want {
 		if got, ok := attr(call[0], k); !ok || got != v {
-			t.Errorf("vendor call %s = %v (set %v), want %v", k, got.Emit(), ok, v.Emit())
+			t.Errorf("vendor call %s = %v (set %v), want %v", k, got.String(), ok, v.String())
 		}
 	}
 	if got, _ := attr(process[0], "relay.state"); got.AsString() != "confirmed" {
-		t.Errorf("worker span relay.state = %q, want confirmed", got.Emit())
+		t.Errorf("worker span relay.state = %q, want confirmed", got.String())
 	}
 	for _, s := range spans {
 		for _, kv := range s.Attributes {
-			if v := kv.Value.Emit(); strings.Contains(v, "password@123") || strings.Contains(v, "API4623444906") {
+			if v := kv.Value.String(); strings.Contains(v, "password@123") || strings.Contains(v, "API4623444906") {
 				t.Errorf("span %q attribute %s carries a credential: %q", s.Name, kv.Key, v)
 			}
 		}
