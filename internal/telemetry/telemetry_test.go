@@ -3,12 +3,15 @@ package telemetry_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 
 	"relay/internal/telemetry"
 )
@@ -127,12 +130,38 @@ func TestSetupExportsOverHTTP(t *testing.T) {
 	}
 }
 
-// TestSetupGRPC: OTEL_EXPORTER_OTLP_PROTOCOL=grpc is honoured (the gRPC
-// exporter connects lazily: no collector needed to build it).
-func TestSetupGRPC(t *testing.T) {
+// traceCollector is an OTLP/gRPC trace service counting the spans it
+// receives.
+type traceCollector struct {
+	coltracepb.UnimplementedTraceServiceServer
+	spans atomic.Int64
+}
+
+func (c *traceCollector) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			c.spans.Add(int64(len(ss.Spans)))
+		}
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+// TestSetupExportsOverGRPC: OTEL_EXPORTER_OTLP_PROTOCOL=grpc sends the
+// spans to an OTLP/gRPC collector.
+func TestSetupExportsOverGRPC(t *testing.T) {
 	clearOTEL(t)
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	collector := &traceCollector{}
+	srv := grpc.NewServer()
+	coltracepb.RegisterTraceServiceServer(srv, collector)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Stop()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+ln.Addr().String())
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+
 	tp, shutdown, err := telemetry.Setup(context.Background(), "test", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -140,8 +169,13 @@ func TestSetupGRPC(t *testing.T) {
 	if tp == nil {
 		t.Fatal("no provider with the grpc protocol")
 	}
+	_, span := telemetry.Tracer(tp).Start(context.Background(), "over grpc")
+	span.End()
 	if err := shutdown(context.Background()); err != nil {
-		t.Errorf("shutdown with nothing to flush: %v", err)
+		t.Fatal(err)
+	}
+	if n := collector.spans.Load(); n != 1 {
+		t.Errorf("collector received %d spans over gRPC, want 1", n)
 	}
 }
 
