@@ -47,7 +47,7 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 	if len(order) == 0 {
 		return
 	}
-	tctx, batchSpan := w.traceBatch(ctx, items, order)
+	_, batchSpan := w.traceBatch(ctx, items, order)
 	defer endTraces(batchSpan, items, order)
 	token := uuid.New()
 	// The claim runs out Lease after PostgreSQL took it, which is after
@@ -59,7 +59,7 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 		newEvents = append(newEvents, items[id].newEvent(id))
 	}
 	claimed, err := retryStore(ctx, w, func(ctx context.Context) ([]store.Claimed, error) {
-		return w.store.ClaimEvents(tctx, token, w.cfg.Lease, newEvents)
+		return w.store.ClaimEvents(inSpanOf(ctx, batchSpan), token, w.cfg.Lease, newEvents)
 	})
 	if err != nil {
 		w.log.Error("claiming events; batch left for redelivery", "err", err, "batch", len(msgs))
@@ -165,7 +165,7 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 		}
 	}
 	out, err := retryStore(ctx, w, func(ctx context.Context) (store.BatchOutcome, error) {
-		return w.store.RecordBatch(tctx, store.Batch{Token: token, Release: release, Results: results, Vendors: tallies})
+		return w.store.RecordBatch(inSpanOf(ctx, batchSpan), store.Batch{Token: token, Release: release, Results: results, Vendors: tallies})
 	})
 	if err != nil {
 		// The calls were made; their messages come back after AckWait,

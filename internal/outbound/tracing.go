@@ -135,3 +135,13 @@ func endCall(span trace.Span, c *call) {
 	}
 	span.End()
 }
+
+// inSpanOf is ctx (a retry's own, with its timeout) carrying the batch's
+// span, so the SQL spans of each try land under it; ctx itself when
+// tracing is off.
+func inSpanOf(ctx context.Context, span trace.Span) context.Context {
+	if span == nil {
+		return ctx
+	}
+	return trace.ContextWithSpan(ctx, span)
+}
