@@ -112,13 +112,6 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 				w.park(it, why, now)
 				continue
 			}
-			if time.Since(claimStart)+w.cfg.VendorTimeout > w.cfg.Lease {
-				// Too late in the claim to call: another batch may take the
-				// event when the claim runs out, and the two calls would
-				// overlap. Let the message come back.
-				it.delay = time.Second
-				continue
-			}
 			it.call = &call{probe: probe}
 			calls.Add(1)
 			w.sem <- struct{}{}
@@ -126,7 +119,11 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 				defer calls.Done()
 				defer func() { <-w.sem }()
 				if time.Since(claimStart)+w.cfg.VendorTimeout > w.cfg.Lease {
-					it.call = nil // waited too long for a slot; see above
+					// Too late in the claim to call (checked once a call
+					// slot is ours): another batch may take the event when
+					// the claim runs out, and the two calls would overlap.
+					// Let the message come back.
+					it.call = nil
 					it.delay = time.Second
 					return
 				}

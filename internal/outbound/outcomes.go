@@ -3,7 +3,6 @@ package outbound
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -111,7 +110,7 @@ func (w *Worker) publishOutcomes(ctx context.Context, items map[uuid.UUID]*item,
 		case err := <-p.f.Err():
 			w.unpublished(p.it, err)
 		case <-ctx.Done():
-			w.unpublished(p.it, fmt.Errorf("waiting for the publish ack: %w", errors.Join(ctx.Err(), errors.New("no ack"))))
+			w.unpublished(p.it, fmt.Errorf("no publish ack within %s: %w", w.publishTimeout, ctx.Err()))
 		}
 	}
 }

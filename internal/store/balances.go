@@ -154,27 +154,26 @@ func scanBalance(row pgx.CollectableRow) (BalanceReading, error) {
 // TryLease takes the lease name for holder until `until` when it is free
 // (never taken, or run out at now), and reports whether it did. A holder
 // may take its own lease again once it ran out, like anyone else; there
-// is no release: the lease simply runs out.
+// is no release: the lease simply runs out. A poll made once per interval
+// across the fleet (balances, the janitor) holds it for the interval.
 func (s *Store) TryLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `
-		INSERT INTO monitor_leases (name, holder, lease_until) VALUES ($1, $2, $4)
-		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, lease_until = EXCLUDED.lease_until
-		WHERE monitor_leases.lease_until <= $3`, name, holder, now, until)
-	if err != nil {
-		return false, wrap("lease "+name, err)
-	}
-	return tag.RowsAffected() == 1, nil
+	return s.lease(ctx, name, holder, now, until, false)
 }
 
 // HoldLease takes the lease name for holder until `until` when it is
 // free, or keeps it when holder already has it: a standing role (the
-// reconciler, the janitor) stays with one replica while that replica
-// lives, and moves when it stops renewing.
+// reconciler) stays with one replica while that replica lives, and moves
+// when it stops renewing.
 func (s *Store) HoldLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+	return s.lease(ctx, name, holder, now, until, true)
+}
+
+func (s *Store) lease(ctx context.Context, name, holder string, now, until time.Time, renew bool) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO monitor_leases (name, holder, lease_until) VALUES ($1, $2, $4)
 		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, lease_until = EXCLUDED.lease_until
-		WHERE monitor_leases.lease_until <= $3 OR monitor_leases.holder = EXCLUDED.holder`, name, holder, now, until)
+		WHERE monitor_leases.lease_until <= $3 OR ($5 AND monitor_leases.holder = EXCLUDED.holder)`,
+		name, holder, now, until, renew)
 	if err != nil {
 		return false, wrap("lease "+name, err)
 	}

@@ -234,8 +234,7 @@ func (s *Store) RecordBatch(ctx context.Context, b Batch) (BatchOutcome, error) 
 	}
 	var out BatchOutcome
 	err := pgx.BeginTxFunc(ctx, s.pool, indexOnlyTx, func(tx pgx.Tx) error {
-		out = BatchOutcome{}
-		results := slices.Clone(b.Results)
+		results := b.Results
 		// Lock the rows in id order before deciding anything: the UPDATE
 		// then reads the states committed by whoever held them before,
 		// and every multi-row writer (replays too) locks in this order.

@@ -18,20 +18,18 @@ type VendorStatus struct {
 	PausedAt *time.Time
 	// Failures is the fleet's count of consecutive transient failures.
 	Failures int
-	// ProbeAt is when the last probe slot was taken.
-	ProbeAt *time.Time
 }
 
 // VendorStatuses lists every vendor relay has a status row for.
 func (s *Store) VendorStatuses(ctx context.Context) ([]VendorStatus, error) {
-	rows, err := s.pool.Query(ctx, `SELECT vendor, paused, coalesce(kind, ''), coalesce(reason, ''), paused_at, failures, probe_at
+	rows, err := s.pool.Query(ctx, `SELECT vendor, paused, coalesce(kind, ''), coalesce(reason, ''), paused_at, failures
 		FROM vendor_status ORDER BY vendor`)
 	if err != nil {
 		return nil, wrap("vendor statuses", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (VendorStatus, error) {
 		var v VendorStatus
-		err := row.Scan(&v.Vendor, &v.Paused, &v.Kind, &v.Reason, &v.PausedAt, &v.Failures, &v.ProbeAt)
+		err := row.Scan(&v.Vendor, &v.Paused, &v.Kind, &v.Reason, &v.PausedAt, &v.Failures)
 		return v, err
 	})
 	if err != nil {
@@ -54,9 +52,9 @@ func (s *Store) TakeProbe(ctx context.Context, vendor string, interval time.Dura
 	return tag.RowsAffected() == 1, nil
 }
 
-// PauseVendor pauses vendor with kind and reason (an operator's or a
-// test's pause; workers pause through RecordBatch) and reports whether it
-// was running.
+// PauseVendor pauses vendor with kind and reason and reports whether it
+// was running. Workers pause through RecordBatch; this is for tools and
+// tests that set a pause directly.
 func (s *Store) PauseVendor(ctx context.Context, vendor, kind, reason string) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO vendor_status AS v (vendor, paused, kind, reason, paused_at, probe_at) VALUES ($1, true, $2, $3, now(), now())
