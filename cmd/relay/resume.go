@@ -8,7 +8,8 @@ import (
 	"io"
 )
 
-// cmdResume lifts a vendor's credentials pause through the admin API.
+// cmdResume lifts a vendor's pause (credentials fixed, or the vendor back
+// after an outage) through the admin API; its paused events go out at once.
 func cmdResume(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("resume", flag.ContinueOnError)
 	fs.SetOutput(stderr)
