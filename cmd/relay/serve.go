@@ -304,10 +304,6 @@ func (m *Main) Close() {
 		// nobody has, and the port must not stay taken.
 		_ = m.ln.Close()
 	}
-	if m.Server != nil {
-		// Run's Shutdown did it already; after a failed Open nobody has.
-		m.Server.Close()
-	}
 	if m.Bus != nil {
 		m.Bus.Close()
 		m.Bus = nil

@@ -76,7 +76,6 @@ func newEnvOn(t *testing.T, ns *server.Server, st *store.Store, mod func(*inboun
 		events = st
 	}
 	srv := inbound.New(cfg, b.JS, events)
-	t.Cleanup(srv.Close) // servers driven by App().Test are never shut down
 	return &env{ns: ns, bus: b, js: b.JS, srv: srv, st: st}
 }
 

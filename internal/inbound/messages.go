@@ -2,7 +2,6 @@ package inbound
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -68,15 +67,17 @@ func DecodeMessage(body []byte, vendors map[string]string) (store.NewMessage, *P
 	return validateMessage(obj, vendors)
 }
 
-func validateMessage(obj map[string]json.RawMessage, vendors map[string]string) (store.NewMessage, *Problem) {
+// validateMessage judges obj, a valid JSON object.
+func validateMessage(obj []byte, vendors map[string]string) (store.NewMessage, *Problem) {
 	var m store.NewMessage
 	var errs []FieldError
 	bad := func(field, detail string) { errs = append(errs, FieldError{field, detail}) }
 
+	var err error
 	vendorOK := false
-	if raw, ok := obj["vendor"]; !ok || isNull(raw) {
+	if raw := lastMember(obj, "vendor"); raw == nil || isNull(raw) {
 		bad("vendor", "is required")
-	} else if err := json.Unmarshal(raw, &m.Vendor); err != nil {
+	} else if m.Vendor, err = unquote(raw); err != nil {
 		bad("vendor", "must be a string")
 	} else if _, known := vendors[m.Vendor]; !known {
 		bad("vendor", fmt.Sprintf("%q is not a configured vendor with a delivery-report API (accepted: %s)",
@@ -85,9 +86,9 @@ func validateMessage(obj map[string]json.RawMessage, vendors map[string]string) 
 		vendorOK = true
 	}
 
-	if raw, ok := obj["message_id"]; !ok || isNull(raw) {
+	if raw := lastMember(obj, "message_id"); raw == nil || isNull(raw) {
 		bad("message_id", "is required")
-	} else if err := json.Unmarshal(raw, &m.MessageID); err != nil {
+	} else if m.MessageID, err = unquote(raw); err != nil {
 		bad("message_id", "must be a string")
 	} else if d := checkMessageID(m.MessageID); d != "" {
 		bad("message_id", d)
@@ -95,8 +96,8 @@ func validateMessage(obj map[string]json.RawMessage, vendors map[string]string) 
 		bad("message_id", "must not contain a comma (the vendor's getReport separates ids with commas)")
 	}
 
-	if raw, ok := obj["app_id"]; ok && !isNull(raw) {
-		if err := json.Unmarshal(raw, &m.AppID); err != nil {
+	if raw := lastMember(obj, "app_id"); raw != nil && !isNull(raw) {
+		if m.AppID, err = unquote(raw); err != nil {
 			bad("app_id", "must be a string")
 		} else if d := checkMessageID(m.AppID); d != "" {
 			bad("app_id", d)
@@ -179,16 +180,9 @@ func (s *Server) postMessageBatch(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	raw, ok := obj["messages"]
-	if !ok || isNull(raw) {
-		return errValidation([]FieldError{{"messages", "is required"}})
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return errValidation([]FieldError{{"messages", "must be an array of message objects"}})
-	}
-	if len(items) == 0 || len(items) > MaxBatchMessages {
-		return errValidation([]FieldError{{"messages", fmt.Sprintf("holds %d messages; want 1 to %d", len(items), MaxBatchMessages)}})
+	items, p := batchElements(obj, "messages", "message", MaxBatchMessages)
+	if p != nil {
+		return p
 	}
 	vendors := svc.ReportVendors()
 	key, _ := c.Locals(localKeyName).(string)
@@ -196,12 +190,11 @@ func (s *Server) postMessageBatch(c *fiber.Ctx) error {
 	var valid []store.NewMessage
 	var at []int
 	for i, it := range items {
-		var item map[string]json.RawMessage
-		if err := json.Unmarshal(it, &item); err != nil || item == nil {
+		if valueKind(it) != "object" {
 			out[i].Error = errValidation([]FieldError{{fmt.Sprintf("messages[%d]", i), "must be a JSON object"}})
 			continue
 		}
-		m, p := validateMessage(item, vendors)
+		m, p := validateMessage(it, vendors)
 		if p != nil {
 			out[i].Error = p
 			continue

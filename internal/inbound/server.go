@@ -7,6 +7,7 @@ package inbound
 
 import (
 	"bytes"
+	"encoding/hex"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,7 +40,6 @@ type Publisher interface {
 // Events is the part of the store ingest reads.
 type Events interface {
 	Event(ctx context.Context, id uuid.UUID) (store.Event, error)
-	KnownIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 }
 
 // Check is a readiness probe of one dependency.
@@ -69,10 +69,6 @@ type Config struct {
 	Balances BalanceService
 	// PublishTimeout bounds the wait for JetStream's ack (default 5s).
 	PublishTimeout time.Duration
-	// LookupTimeout bounds the PostgreSQL duplicate lookup done before a
-	// publish (default 250ms); past it the event is published anyway and
-	// the worker recognises the repeat.
-	LookupTimeout time.Duration
 	// Connected, when set, reports whether the bus is connected; while it
 	// is not, ingest answers 503 at once instead of waiting out
 	// PublishTimeout.
@@ -100,7 +96,6 @@ type Server struct {
 	keys        *KeyRing
 	adminDigest []byte
 	limiter     *rateLimiter
-	lookup      *knownLookup
 	signatures  *signatures
 	vendors     map[string]bool
 	log         *slog.Logger
@@ -119,9 +114,6 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 5 * time.Second
-	}
-	if cfg.LookupTimeout <= 0 {
-		cfg.LookupTimeout = 250 * time.Millisecond
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -142,7 +134,6 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 	for _, v := range cfg.Vendors {
 		s.vendors[v] = true
 	}
-	s.lookup = newKnownLookup(events, cfg.LookupTimeout, cfg.Logger)
 	if cfg.AdminToken != "" {
 		d := Digest(cfg.AdminToken)
 		s.adminDigest = d[:]
@@ -191,19 +182,10 @@ func (s *Server) App() *fiber.App { return s.app }
 // Listen serves on addr until Shutdown.
 func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 
-// Shutdown stops accepting connections, waits for requests in flight, then
-// releases what the server runs in the background (Close).
+// Shutdown stops accepting connections and waits for requests in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.app.ShutdownWithContext(ctx)
-	s.Close()
-	return err
+	return s.app.ShutdownWithContext(ctx)
 }
-
-// Close stops the server's background work: the loops of the duplicate
-// lookup. A server that was never listened on (tests driving App().Test)
-// needs it; Shutdown calls it. Requests served after Close skip the
-// lookup, as when it times out. Close may be called more than once.
-func (s *Server) Close() { s.lookup.close() }
 
 func (s *Server) routes() {
 	s.app.Use(s.observe)
@@ -326,45 +308,65 @@ func (s *Server) postRegistration(c *fiber.Ctx) error {
 		s.m.IngestEvents.WithLabelValues(reg.Vendor, "unavailable").Inc()
 		return errUnavailable("the event bus is unreachable; nothing was accepted, retry")
 	}
-	dup := s.lookup.known(ctx, []uuid.UUID{reg.ID})[reg.ID]
-	if !dup {
-		ack, err := s.publish(ctx, reg, key)
-		if err != nil {
-			s.log.Warn("publish failed; answered 503", "event_id", reg.ID, "vendor", reg.Vendor, "err", err)
-			s.m.IngestEvents.WithLabelValues(reg.Vendor, "unavailable").Inc()
-			return errUnavailable("JetStream did not acknowledge the event; retry it: the same id makes the retry safe (it may answer duplicate if the publish landed after all)")
-		}
-		dup = ack.Duplicate
+	// JetStream's duplicate window answers for repeats; PostgreSQL is not
+	// asked. A repeat after the window is published again and the worker,
+	// finding the event in PostgreSQL, acks it without a vendor call.
+	ack, err := s.publish(ctx, reg, key)
+	if err != nil {
+		s.log.Warn("publish failed; answered 503", "event_id", reg.ID, "vendor", reg.Vendor, "err", err)
+		s.m.IngestEvents.WithLabelValues(reg.Vendor, "unavailable").Inc()
+		return errUnavailable("JetStream did not acknowledge the event; retry it: the same id makes the retry safe (it may answer duplicate if the publish landed after all)")
 	}
+	dup := ack.Duplicate
 	status := fiber.StatusAccepted
 	result := "accepted"
 	if dup {
 		status, result = fiber.StatusOK, "duplicate"
 	}
 	s.m.IngestEvents.WithLabelValues(reg.Vendor, result).Inc()
-	return c.Status(status).JSON(accepted{ID: reg.ID.String(), Status: "accepted", Duplicate: dup})
+	c.Status(status).Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+	c.Response().SetBodyRaw(appendAccepted(make([]byte, 0, 80), reg.ID, dup))
+	return nil
+}
+
+// appendAccepted appends the single-event answer, as encoding/json would
+// write accepted{ID, "accepted", Duplicate}, without reflection.
+func appendAccepted(b []byte, id uuid.UUID, dup bool) []byte {
+	b = append(b, `{"id":"`...)
+	var text [36]byte
+	hex.Encode(text[:8], id[:4])
+	text[8] = '-'
+	hex.Encode(text[9:13], id[4:6])
+	text[13] = '-'
+	hex.Encode(text[14:18], id[6:8])
+	text[18] = '-'
+	hex.Encode(text[19:23], id[8:10])
+	text[23] = '-'
+	hex.Encode(text[24:], id[10:])
+	b = append(b, text[:]...)
+	if dup {
+		return append(b, `","status":"accepted","duplicate":true}`...)
+	}
+	return append(b, `","status":"accepted","duplicate":false}`...)
 }
 
 func (s *Server) disconnected() bool {
 	return s.cfg.Connected != nil && !s.cfg.Connected()
 }
 
-// payload encodes the bus message. It cannot fail for a validated
-// registration; if it ever does, the event is answered 503 rather than
-// published empty.
-func (s *Server) payload(reg Registration, key string) ([]byte, error) {
-	return json.Marshal(bus.Registration{
+// payload encodes the bus message; the buffer is the message's own, as
+// JetStream keeps it until the ack (for a retry).
+func (s *Server) payload(reg Registration, key string) []byte {
+	r := bus.Registration{
 		ID: reg.ID.String(), Vendor: reg.Vendor, MessageID: reg.MessageID,
 		OccurredAt: reg.OccurredAt, Metadata: reg.Metadata, APIKey: key,
 		ReceivedAt: s.cfg.Now().UTC(),
-	})
+	}
+	return r.AppendJSON(make([]byte, 0, 256+len(reg.Metadata)))
 }
 
 func (s *Server) publish(ctx context.Context, reg Registration, key string) (*jetstream.PubAck, error) {
-	data, err := s.payload(reg, key)
-	if err != nil {
-		return nil, err
-	}
+	data := s.payload(reg, key)
 	// Asynchronous publish, then wait for our own ack: concurrent requests
 	// share the connection's pipelined acks instead of each making a
 	// request-reply round of its own (measured: less CPU per event).
@@ -411,14 +413,6 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	items := make([]batchItem, len(regs))
 
-	var ids []uuid.UUID
-	for i := range regs {
-		if problems[i] == nil {
-			ids = append(ids, regs[i].ID)
-		}
-	}
-	known := s.lookup.known(ctx, ids)
-
 	type pending struct {
 		i    int
 		f    jetstream.PubAckFuture
@@ -433,17 +427,7 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 			continue
 		}
 		valid++
-		if known[reg.ID] {
-			items[i].accepted = &accepted{ID: reg.ID.String(), Status: "accepted", Duplicate: true}
-			continue
-		}
-		data, err := s.payload(reg, key)
-		if err != nil {
-			items[i].Error = errUnavailable("the event could not be encoded; it was not accepted")
-			failed++
-			continue
-		}
-		f, span, err := s.publishAsync(ctx, bus.RegistrationSubject(reg.Vendor), data, reg.ID.String())
+		f, span, err := s.publishAsync(ctx, bus.RegistrationSubject(reg.Vendor), s.payload(reg, key), reg.ID.String())
 		if err != nil {
 			endPublish(span, nil, err)
 			items[i].Error = errUnavailable("the event could not be made durable; retry it")
