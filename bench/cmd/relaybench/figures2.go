@@ -28,6 +28,10 @@ func (h *harness) figuresRound2() {
 		r.add("ingest_p99_half_load_vs_bare", fmt.Sprintf("relay ingest p99 at 50 %% of max (%.0f req/s, open loop)", o.Offered),
 			stats.Ms(o.Latency.P99), "ms", stats.Ms(b.Latency.P99), "bare Fiber same rate", "≤ 2 × bare Fiber", ratioAtMost(2))
 	}
+	if o, n := h.res.relayOpen, h.res.naiveAsyncOpen; o != nil && n != nil {
+		r.add("ingest_p99_half_load_vs_naive_async", fmt.Sprintf("reference: relay ingest p99 at 50 %% of max (%.0f req/s, open loop)", o.Offered),
+			stats.Ms(o.Latency.P99), "ms", stats.Ms(n.Latency.P99), "naive async handler same rate", "", nil)
+	}
 	if n := h.naiveWorkerRes; n != nil {
 		r.add("naive_worker_confirmations", fmt.Sprintf("baseline: naive worker, %d-event backlog drained (batch %d, %d calls in flight, vendor %s)",
 			n.Events, n.Batch, n.Concurrency, h.vendorLatency), n.Rate, "conf/s", 0, "", "", nil)

@@ -23,19 +23,19 @@ import (
 
 // results collects what the figures are computed from.
 type results struct {
-	bare, naive, naiveAsync, relaySingle, relayBatch, relayOpen, bareOpen *load.Result
-	bareCPU, naiveCPU, naiveAsyncCPU, relaySingleCPU, relayBatchCPU       time.Duration
-	bareHWM, naiveHWM                                                     int64
-	rawPub                                                                *baseline.Throughput
-	pg                                                                    *baseline.PGResult
-	e2e                                                                   *drainResult
-	steady                                                                *steadyResult
-	ext                                                                   *drainResult
-	extNATSHWM                                                            int64
-	extNATSCPU                                                            time.Duration
-	backlog                                                               *backlogResult
-	scale                                                                 *scaleResult
-	footprint                                                             *footprintResult
+	bare, naive, naiveAsync, relaySingle, relayBatch, relayOpen, bareOpen, naiveAsyncOpen *load.Result
+	bareCPU, naiveCPU, naiveAsyncCPU, relaySingleCPU, relayBatchCPU                       time.Duration
+	bareHWM, naiveHWM                                                                     int64
+	rawPub                                                                                *baseline.Throughput
+	pg                                                                                    *baseline.PGResult
+	e2e                                                                                   *drainResult
+	steady                                                                                *steadyResult
+	ext                                                                                   *drainResult
+	extNATSHWM                                                                            int64
+	extNATSCPU                                                                            time.Duration
+	backlog                                                                               *backlogResult
+	scale                                                                                 *scaleResult
+	footprint                                                                             *footprintResult
 }
 
 func cpuPer1k(cpu time.Duration, events int64) float64 {
@@ -145,7 +145,7 @@ func (h *harness) phaseIngest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer h.stop(inst.Process)
+	defer func() { h.stop(inst.Process) }() // the instance of the moment: the open-loop run has its own
 
 	wait := h.cpuProfile(inst, "relay-ingest-single", int((h.warmup + h.window).Seconds()))
 	single, cpu := h.closedRun(ctx, "relay_ingest_single", inst.Process, h.singleTarget(inst.base, "single"), h.clients, 1)
@@ -158,6 +158,16 @@ func (h *harness) phaseIngest(ctx context.Context) error {
 	h.res.relayBatch, h.res.relayBatchCPU = &batch, cpu
 
 	if h.res.relaySingle.Rate > 0 {
+		// A fresh relay, as the baselines below start fresh: the runs
+		// above left over half a million ids in JetStream's duplicate
+		// window, whose index (about 150 B per id, in relay's heap with
+		// the embedded server) makes each garbage collection longer.
+		h.heapProfile(inst, "relay-ingest")
+		h.stop(inst.Process)
+		if inst, err = h.startRelay(ctx, "relay-ingest-open", relayOpts{role: "ingest", dbURL: h.newDB("ingestopen"),
+			dataDir: filepath.Join(h.tmp, "ingest-open-nats")}); err != nil {
+			return err
+		}
 		rate := h.res.relaySingle.Rate / 2
 		client := load.NewClient(h.clients)
 		m := proc.StartSplit(inst.PID())
@@ -172,23 +182,40 @@ func (h *harness) phaseIngest(ctx context.Context) error {
 		if o.Errors > 0 {
 			h.errorf("open-loop run: %d failed requests (statuses %v)", o.Errors, o.Statuses)
 		}
-		h.heapProfile(inst, "relay-ingest")
 
-		p, base, err := h.spawnServer(ctx, "bare-fiber-open", "serve-bare")
+		bo, err := h.openBaseline(ctx, "bare_fiber_single_open_same_rate", rate, "bare-fiber-open", "serve-bare")
 		if err != nil {
 			return err
 		}
-		client = load.NewClient(h.clients)
-		m = proc.StartSplit(p.PID())
-		bo := load.Open(ctx, client, h.singleTarget(base, "bareopen"), rate, h.clients, h.warmup, h.window+2*time.Second)
-		split = m.Stop()
-		client.CloseIdleConnections()
-		h.res.bareOpen = &bo
-		h.logRun("bare_fiber_single_open_same_rate", bo, 1, split)
-		h.logStalls(bo)
-		h.stop(p)
+		h.res.bareOpen = bo
+		// Not a target's baseline: what making each event durable in
+		// JetStream, and nothing else, does to the tail at this rate.
+		no, err := h.openBaseline(ctx, "naive_async_single_open_same_rate", rate, "naive-async-open", "serve-naive-async",
+			"-data", filepath.Join(h.tmp, "naive-async-open-nats"))
+		if err != nil {
+			return err
+		}
+		h.res.naiveAsyncOpen = no
 	}
 	return nil
+}
+
+// openBaseline runs a baseline server (serve-bare, serve-naive-async) at
+// rate in an open loop, as relay's half-load run.
+func (h *harness) openBaseline(ctx context.Context, run string, rate float64, name string, args ...string) (*load.Result, error) {
+	p, base, err := h.spawnServer(ctx, name, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer h.stop(p)
+	client := load.NewClient(h.clients)
+	defer client.CloseIdleConnections()
+	m := proc.StartSplit(p.PID())
+	o := load.Open(ctx, client, h.singleTarget(base, name), rate, h.clients, h.warmup, h.window+2*time.Second)
+	split := m.Stop()
+	h.logRun(run, o, 1, split)
+	h.logStalls(o)
+	return &o, nil
 }
 
 // drainResult is a backlog drained to final states.
