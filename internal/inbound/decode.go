@@ -29,7 +29,9 @@ type Registration struct {
 	Vendor     string
 	MessageID  string
 	OccurredAt *time.Time
-	Metadata   json.RawMessage
+	// Metadata is compact JSON. It may share the decoded body's bytes:
+	// copy it before the body is reused (ingest encodes the payload first).
+	Metadata json.RawMessage
 }
 
 // EventID is the deterministic id of vendor's message_id. Clients can
@@ -201,8 +203,10 @@ const MaxMetadataDepth = 32
 // (which Go reads as U+FFFD, so they are stored as that). Accepting such
 // metadata would make the worker's insert fail for its whole batch.
 func normalizeMetadata(raw []byte) (json.RawMessage, string) {
-	if simple, detail := scanMetadata(raw); detail != "" {
+	if simple, compact, detail := scanMetadata(raw); detail != "" {
 		return nil, detail
+	} else if simple && compact {
+		return raw[:len(raw):len(raw)], "" // as sent, nearly always
 	} else if simple {
 		// Nothing jsonb could refuse: keep the bytes, compacted.
 		var out bytes.Buffer
@@ -233,9 +237,10 @@ func normalizeMetadata(raw []byte) (json.RawMessage, string) {
 // already-valid JSON. Only a \u escape can produce U+0000 or a lone
 // surrogate, and only a long number or one with an exponent can leave
 // numeric's range; metadata with neither (nearly all) is simple and needs
-// no decoding. Too deep a nesting is reported here.
-func scanMetadata(raw []byte) (simple bool, detail string) {
-	simple = true
+// no decoding. Metadata without whitespace between its tokens is compact
+// and needs no copy either. Too deep a nesting is reported here.
+func scanMetadata(raw []byte) (simple, compact bool, detail string) {
+	simple, compact = true, true
 	depth, inString, numLen := 0, false, 0
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
@@ -257,7 +262,7 @@ func scanMetadata(raw []byte) (simple bool, detail string) {
 		case c == '{' || c == '[':
 			depth++
 			if depth > MaxMetadataDepth {
-				return false, fmt.Sprintf("nests deeper than %d levels", MaxMetadataDepth)
+				return false, false, fmt.Sprintf("nests deeper than %d levels", MaxMetadataDepth)
 			}
 		case c == '}' || c == ']':
 			depth--
@@ -265,6 +270,8 @@ func scanMetadata(raw []byte) (simple bool, detail string) {
 			if numLen > 0 {
 				simple = false
 			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			compact = false
 		}
 		if (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || ((c == 'e' || c == 'E') && numLen > 0) {
 			numLen++
@@ -275,7 +282,7 @@ func scanMetadata(raw []byte) (simple bool, detail string) {
 			numLen = 0
 		}
 	}
-	return simple, ""
+	return simple, compact, ""
 }
 
 func checkMetadataValue(v any, depth int) string {
