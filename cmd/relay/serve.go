@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"io"
 	"log/slog"
 	"net"
@@ -332,6 +333,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	applyMemoryLimit(log, memlimit.FromCgroup)
 	m := NewMain(cfg, log)
 	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

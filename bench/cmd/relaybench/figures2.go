@@ -62,9 +62,21 @@ func (h *harness) figuresRound2() {
 			h.note("Default process capacity: not even the first step (%.0f/s) held: %s.", h.capStart, c.Steps[0].Why)
 		}
 		if c.RelayHWM > 0 && c.NaiveHWM > 0 {
-			r.add("relay_rss_steady", fmt.Sprintf("relay peak RSS, embedded NATS, at steady %.0f/s (ingest + worker)", c.FirstRate), float64(c.RelayHWM)/mib, "MiB",
+			r.add("relay_rss_steady", fmt.Sprintf("relay peak RSS, embedded NATS, at steady %.0f/s (ingest + worker), after %s (duplicate window nearly empty)",
+				c.FirstRate, h.capWindow+2*time.Second), float64(c.RelayHWM)/mib, "MiB",
 				float64(c.NaiveHWM)/mib, "naive handler + embedded NATS, same rate", "≤ 2 × naive and ≤ 150 MiB",
 				func(v, ratio float64) bool { return v <= 150 && ratio <= 2 })
+		}
+		if per := h.res.windowRSSPerEvent; c.RelayHWM > 0 && per > 0 {
+			r.add("window_rss_per_event", fmt.Sprintf("relay RSS per event inside the duplicate window (ingest, %d events)", h.res.windowEvents),
+				per, "B", 0, "", "", nil)
+			// A steady rate fills the window with rate × window ids; the
+			// run above held a few seconds' worth.
+			for _, w := range []time.Duration{10 * time.Minute, 2 * time.Minute} {
+				full := float64(c.RelayHWM) + c.FirstRate*w.Seconds()*per
+				r.add(fmt.Sprintf("relay_rss_steady_window_%s", w), fmt.Sprintf("relay RSS at steady %.0f/s once RELAY_DEDUP_WINDOW=%s is full (projected: the peak above + %.0f ids × the RSS per event)",
+					c.FirstRate, w, c.FirstRate*w.Seconds()), full/mib, "MiB", 0, "", "≤ 150 MiB", func(v, _ float64) bool { return v <= 150 })
+			}
 		}
 	}
 }

@@ -36,6 +36,10 @@ type results struct {
 	backlog                                                                               *backlogResult
 	scale                                                                                 *scaleResult
 	footprint                                                                             *footprintResult
+	// windowRSSPerEvent is relay's resident memory per event published
+	// within the duplicate window (ingest-only, windowEvents of them).
+	windowRSSPerEvent float64
+	windowEvents      int64
 }
 
 func cpuPer1k(cpu time.Duration, events int64) float64 {
@@ -147,6 +151,7 @@ func (h *harness) phaseIngest(ctx context.Context) error {
 	}
 	defer func() { h.stop(inst.Process) }() // the instance of the moment: the open-loop run has its own
 
+	mem0, _ := proc.ReadMem(inst.PID())
 	wait := h.cpuProfile(inst, "relay-ingest-single", int((h.warmup + h.window).Seconds()))
 	single, cpu := h.closedRun(ctx, "relay_ingest_single", inst.Process, h.singleTarget(inst.base, "single"), h.clients, 1)
 	wait()
@@ -156,6 +161,13 @@ func (h *harness) phaseIngest(ctx context.Context) error {
 	batch, cpu := h.closedRun(ctx, "relay_ingest_batch", inst.Process, h.batchTarget(inst.base, "batch"), h.batchClients, h.batchSize)
 	wait()
 	h.res.relayBatch, h.res.relayBatchCPU = &batch, cpu
+	// Every event above is still in JetStream's duplicate window, whose
+	// index lives in relay's heap with the embedded server: what each
+	// costs in RSS, garbage-collector headroom included.
+	if mem1, err := proc.ReadMem(inst.PID()); err == nil && mem0.RSS > 0 {
+		h.res.windowEvents = single.Total + batch.Total*int64(h.batchSize)
+		h.res.windowRSSPerEvent = float64(mem1.RSS-mem0.RSS) / float64(h.res.windowEvents)
+	}
 
 	if h.res.relaySingle.Rate > 0 {
 		// A fresh relay, as the baselines below start fresh: the runs
