@@ -136,7 +136,7 @@ func validateRegistration(obj eventFields, vendors map[string]bool) (Registratio
 
 	if raw := obj.vendor; raw == nil || isNull(raw) {
 		bad("vendor", "is required")
-	} else if r.Vendor, err = unquote(raw); err != nil {
+	} else if r.Vendor, err = vendorName(raw, vendors); err != nil {
 		bad("vendor", "must be a string")
 	} else if !vendors[r.Vendor] {
 		bad("vendor", fmt.Sprintf("unknown vendor %q (accepted: %s)", truncate(r.Vendor, 40), vendorList(vendors)))
@@ -192,6 +192,19 @@ func validateRegistration(obj eventFields, vendors map[string]bool) (Registratio
 	}
 	r.ID = EventID(r.Vendor, r.MessageID)
 	return r, nil
+}
+
+// vendorName reads the vendor member's string, sharing the configured
+// name's string when it is one (no allocation per event).
+func vendorName(raw []byte, vendors map[string]bool) (string, error) {
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
+		for v := range vendors {
+			if v == string(raw[1:n-1]) {
+				return v, nil
+			}
+		}
+	}
+	return unquote(raw)
 }
 
 // MaxMetadataDepth bounds the nesting of metadata objects and arrays.
