@@ -67,7 +67,7 @@ chaos:
 # two-replica and footprint phases ~2.5 min of it),
 # table on stdout and in bench/results/latest.md and latest.json; needs the
 # local PostgreSQL. BENCHFLAGS passes flags, e.g. BENCHFLAGS=-profile or
-# BENCHFLAGS='-backlog 1000000' (see docs/readme-performance.md).
+# BENCHFLAGS='-backlog 1000000' (see README.md, Performance).
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./bench/cmd/relaybench $(BENCHFLAGS)

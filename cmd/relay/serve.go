@@ -144,6 +144,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			AdminToken: cfg.AdminToken,
 			RateLimit:  float64(cfg.RateLimit),
 			SignedKeys: signed,
+			// The window the streams were created with: older events ask
+			// PostgreSQL whether they are repeats.
+			DedupWindow: cfg.DedupWindow,
 			Ready: map[string]inbound.Check{
 				"postgres": m.Store.Ping,
 				"nats":     m.Bus.Ping,
@@ -304,6 +307,10 @@ func (m *Main) Close() {
 		// After Run the server has closed it already; after a failed Open
 		// nobody has, and the port must not stay taken.
 		_ = m.ln.Close()
+	}
+	if m.Server != nil {
+		// Run's Shutdown did it already; after a failed Open nobody has.
+		m.Server.Close()
 	}
 	if m.Bus != nil {
 		m.Bus.Close()

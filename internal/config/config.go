@@ -144,7 +144,7 @@ type Config struct {
 	NATSListen  string        `env:"RELAY_NATS_LISTEN"`
 	APIKeys     []APIKey      `env:"RELAY_API_KEYS" secret:"true"`
 	AdminToken  string        `env:"RELAY_ADMIN_TOKEN" secret:"true"`
-	DedupWindow time.Duration `env:"RELAY_DEDUP_WINDOW" envDefault:"10m"`
+	DedupWindow time.Duration `env:"RELAY_DEDUP_WINDOW" envDefault:"2m"`
 	// StreamMaxAge bounds how long messages stay in the RELAY stream. It must
 	// exceed the longest outage relay is expected to ride out, since an
 	// unprocessed registration older than this is discarded by JetStream.

@@ -16,7 +16,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != "127.0.0.1:8080" || c.DedupWindow != 10*time.Minute || c.MaxAttempts != 8 ||
+	if c.HTTPAddr != "127.0.0.1:8080" || c.DedupWindow != 2*time.Minute || c.MaxAttempts != 8 ||
 		c.RetryBase != time.Second || c.RetryMax != 10*time.Minute || c.Liasmart.URL != "https://api.liasmart.com" ||
 		c.Liasmart.CTrackPath != "/api/CTrack" || c.DataDir != "./data" || c.Role != RoleAll {
 		t.Fatalf("defaults differ from the spec: %+v", c)

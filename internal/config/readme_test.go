@@ -67,8 +67,8 @@ func configTables(t *testing.T, path string) []configRow {
 	return rows
 }
 
-// TestREADMEMatchesConfig holds the README's configuration tables (and
-// the docs/ pages that repeat them) to Config's tags: every variable is
+// TestREADMEMatchesConfig holds the README's configuration tables to
+// Config's tags: every variable is
 // documented with its default, and no row names a variable relay does not
 // read.
 func TestREADMEMatchesConfig(t *testing.T) {
@@ -80,28 +80,18 @@ func TestREADMEMatchesConfig(t *testing.T) {
 		}
 		vars[v.Name] = v
 	}
-	files := []string{filepath.Join("..", "..", "README.md")}
-	docs, err := filepath.Glob(filepath.Join("..", "..", "docs", "readme-*.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files = append(files, docs...)
 	inREADME := map[string]bool{}
-	for i, file := range files {
-		for _, row := range configTables(t, file) {
-			for j, name := range row.names {
-				want := row.defaults[min(j, len(row.defaults)-1)]
-				v, ok := vars[name]
-				switch {
-				case !ok:
-					t.Errorf("%s:%d: %s is not a variable of config.Config", row.file, row.line, name)
-				case v.Default != want:
-					t.Errorf("%s:%d: %s defaults to %q in the table, %q in config.Config", row.file, row.line, name, want, v.Default)
-				}
-				if i == 0 {
-					inREADME[name] = true
-				}
+	for _, row := range configTables(t, filepath.Join("..", "..", "README.md")) {
+		for j, name := range row.names {
+			want := row.defaults[min(j, len(row.defaults)-1)]
+			v, ok := vars[name]
+			switch {
+			case !ok:
+				t.Errorf("%s:%d: %s is not a variable of config.Config", row.file, row.line, name)
+			case v.Default != want:
+				t.Errorf("%s:%d: %s defaults to %q in the table, %q in config.Config", row.file, row.line, name, want, v.Default)
 			}
+			inREADME[name] = true
 		}
 	}
 	for _, v := range Variables() {

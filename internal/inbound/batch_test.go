@@ -82,7 +82,8 @@ func checkBatch(t *testing.T, resp *http.Response, body []byte, want []wantItem)
 
 // TestBatchMixed: invalid items do not stop valid ones, results keep the
 // order, a repeat inside the batch and a re-post are duplicates, and an
-// event only PostgreSQL knows is published (the window alone answers).
+// event the window cannot tell is asked of PostgreSQL when it says it is
+// older than the window.
 func TestBatchMixed(t *testing.T) {
 	t.Parallel()
 	st, _ := testenv.Store(t)
@@ -156,19 +157,26 @@ func TestBatchMixed(t *testing.T) {
 		t.Fatalf("stream holds %d messages after the re-post, want 3", n)
 	}
 
-	// Ingest never asks PostgreSQL: an event recorded there but unknown
-	// to the duplicate window (a repeat after it) is published again and
-	// answered as new; the worker recognises it (TestDuplicateMessagesCallOnce).
-	stored := inbound.EventID("liasmart", "b-stored")
-	if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{{ID: stored, Vendor: "liasmart", MessageID: "b-stored"}}); err != nil {
-		t.Fatal(err)
+	// Events the window cannot tell: recorded in PostgreSQL but not in
+	// the window (a repeat after it). One that says it occurred before
+	// the window began is looked up and answered duplicate without a
+	// publish, alone or in a batch; one without occurred_at is published
+	// again, answered as new, and the worker recognises it without a
+	// vendor call (TestDuplicateMessagesCallOnce).
+	longAgo := `"occurred_at":"` + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + `"`
+	for _, mid := range []string{"b-stored", "b-old"} {
+		if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{{ID: inbound.EventID("liasmart", mid), Vendor: "liasmart", MessageID: mid}}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	resp, out = e.post(t, single, []byte(event("b-old", longAgo)))
+	checkAccepted(t, resp, out, http.StatusOK, "b-old", true)
 	resp, out = e.post(t, single, []byte(event("b-stored")))
 	checkAccepted(t, resp, out, http.StatusAccepted, "b-stored", false)
-	resp, out = e.post(t, batchP, []byte(batchOf(event("b-stored"), event("b-4"))))
-	checkBatch(t, resp, out, []wantItem{{messageID: "b-stored", dup: true}, {messageID: "b-4"}})
+	resp, out = e.post(t, batchP, []byte(batchOf(event("b-old", longAgo), event("b-stored"), event("b-4", longAgo))))
+	checkBatch(t, resp, out, []wantItem{{messageID: "b-old", dup: true}, {messageID: "b-stored", dup: true}, {messageID: "b-4"}})
 	if n := e.msgs(t); n != 5 {
-		t.Fatalf("stream holds %d messages, want 5 (b-stored once, from the window's view)", n)
+		t.Fatalf("stream holds %d messages, want 5 (b-stored once from the window's view, b-4, never b-old)", n)
 	}
 }
 

@@ -64,9 +64,10 @@ func newEnvOn(t *testing.T, ns *server.Server, st *store.Store, mod func(*inboun
 		t.Fatalf("EnsureStreams: %v", err)
 	}
 	cfg := inbound.Config{
-		Vendors: []string{"liasmart"},
-		APIKeys: map[string]string{"app1": testKey},
-		Logger:  quietLogger(),
+		Vendors:     []string{"liasmart"},
+		APIKeys:     map[string]string{"app1": testKey},
+		Logger:      quietLogger(),
+		DedupWindow: 2 * time.Minute, // as the streams above
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -76,6 +77,7 @@ func newEnvOn(t *testing.T, ns *server.Server, st *store.Store, mod func(*inboun
 		events = st
 	}
 	srv := inbound.New(cfg, b.JS, events)
+	t.Cleanup(srv.Close) // servers driven by App().Test are never shut down
 	return &env{ns: ns, bus: b, js: b.JS, srv: srv, st: st}
 }
 

@@ -40,6 +40,7 @@ type Publisher interface {
 // Events is the part of the store ingest reads.
 type Events interface {
 	Event(ctx context.Context, id uuid.UUID) (store.Event, error)
+	KnownIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 }
 
 // Check is a readiness probe of one dependency.
@@ -69,6 +70,14 @@ type Config struct {
 	Balances BalanceService
 	// PublishTimeout bounds the wait for JetStream's ack (default 5s).
 	PublishTimeout time.Duration
+	// DedupWindow is JetStream's duplicate window (RELAY_DEDUP_WINDOW).
+	// An event whose occurred_at is older than it may be a repeat the
+	// window has forgotten: for those alone ingest asks PostgreSQL first.
+	// 0 never asks.
+	DedupWindow time.Duration
+	// LookupTimeout bounds that PostgreSQL lookup (default 250ms); past it
+	// the event is published and the worker recognises a repeat.
+	LookupTimeout time.Duration
 	// Connected, when set, reports whether the bus is connected; while it
 	// is not, ingest answers 503 at once instead of waiting out
 	// PublishTimeout.
@@ -96,6 +105,7 @@ type Server struct {
 	keys        *KeyRing
 	adminDigest []byte
 	limiter     *rateLimiter
+	lookup      *knownLookup
 	signatures  *signatures
 	vendors     map[string]bool
 	subjects    map[string]string // vendor -> its registrations subject
@@ -115,6 +125,9 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 5 * time.Second
+	}
+	if cfg.LookupTimeout <= 0 {
+		cfg.LookupTimeout = 250 * time.Millisecond
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -136,6 +149,9 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 	for _, v := range cfg.Vendors {
 		s.vendors[v] = true
 		s.subjects[v] = bus.RegistrationSubject(v)
+	}
+	if cfg.DedupWindow > 0 {
+		s.lookup = newKnownLookup(events, cfg.LookupTimeout, cfg.Logger)
 	}
 	if cfg.AdminToken != "" {
 		d := Digest(cfg.AdminToken)
@@ -185,9 +201,28 @@ func (s *Server) App() *fiber.App { return s.app }
 // Listen serves on addr until Shutdown.
 func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 
-// Shutdown stops accepting connections and waits for requests in flight.
+// Shutdown stops accepting connections, waits for requests in flight, then
+// releases what the server runs in the background (Close).
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.app.ShutdownWithContext(ctx)
+	err := s.app.ShutdownWithContext(ctx)
+	s.Close()
+	return err
+}
+
+// Close stops the server's background work: the loops of the PostgreSQL
+// duplicate lookup. A server that was never listened on (tests driving
+// App().Test) needs it; Shutdown calls it. Requests served after Close
+// skip the lookup, as when it times out. Close may be called more than
+// once.
+func (s *Server) Close() { s.lookup.close() }
+
+// beyondWindow reports whether JetStream's duplicate window cannot tell a
+// repeat of reg: the event says it occurred before the window began, so
+// its first post may have left the window already. A repeat after the
+// window of an event without occurred_at is published again; the worker
+// recognises it without calling the vendor.
+func (s *Server) beyondWindow(reg Registration, now time.Time) bool {
+	return s.lookup != nil && reg.OccurredAt != nil && reg.OccurredAt.Before(now.Add(-s.cfg.DedupWindow))
 }
 
 func (s *Server) routes() {
@@ -311,16 +346,22 @@ func (s *Server) postRegistration(c *fiber.Ctx) error {
 		s.m.IngestEvents.WithLabelValues(reg.Vendor, "unavailable").Inc()
 		return errUnavailable("the event bus is unreachable; nothing was accepted, retry")
 	}
-	// JetStream's duplicate window answers for repeats; PostgreSQL is not
-	// asked. A repeat after the window is published again and the worker,
-	// finding the event in PostgreSQL, acks it without a vendor call.
+	// JetStream's duplicate window answers for repeats (the ack's flag);
+	// PostgreSQL is asked first only where the window cannot tell.
+	if s.beyondWindow(reg, s.cfg.Now()) && s.lookup.known(ctx, []uuid.UUID{reg.ID})[reg.ID] {
+		return s.answer(c, reg, true)
+	}
 	ack, err := s.publish(ctx, reg, key)
 	if err != nil {
 		s.log.Warn("publish failed; answered 503", "event_id", reg.ID, "vendor", reg.Vendor, "err", err)
 		s.m.IngestEvents.WithLabelValues(reg.Vendor, "unavailable").Inc()
 		return errUnavailable("JetStream did not acknowledge the event; retry it: the same id makes the retry safe (it may answer duplicate if the publish landed after all)")
 	}
-	dup := ack.Duplicate
+	return s.answer(c, reg, ack.Duplicate)
+}
+
+// answer writes a single event's answer: 202, or 200 for a duplicate.
+func (s *Server) answer(c *fiber.Ctx, reg Registration, dup bool) error {
 	status := fiber.StatusAccepted
 	result := "accepted"
 	if dup {
@@ -471,6 +512,13 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 	}
 	buf := make([]byte, 0, size)
 	now := s.cfg.Now().UTC()
+	var old []uuid.UUID // where the window cannot tell (beyondWindow)
+	for i := range regs {
+		if problems[i] == nil && s.beyondWindow(regs[i], now) {
+			old = append(old, regs[i].ID)
+		}
+	}
+	known := s.lookup.known(ctx, old)
 	valid, failed := 0, 0
 	for i, reg := range regs {
 		if problems[i] != nil {
@@ -479,6 +527,10 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 			continue
 		}
 		valid++
+		if known[reg.ID] {
+			items[i] = batchItem{accepted: true, duplicate: true}
+			continue
+		}
 		id := reg.ID.String()
 		start := len(buf)
 		buf = appendPayload(buf, reg, id, key, now)

@@ -110,3 +110,29 @@ func BenchmarkRecordResults(b *testing.B) {
 		perRow(b, benchRows)
 	})
 }
+
+// BenchmarkKnownIDs is ingest's duplicate lookup: one id per single-event
+// request, a batch's ids per batch request.
+func BenchmarkKnownIDs(b *testing.B) {
+	st, _ := testenv.Store(b)
+	ctx := context.Background()
+	evs := benchEvents(1000)
+	if _, err := st.UpsertEvents(ctx, nil, evs); err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 100} {
+		b.Run("ids="+strconv.Itoa(n), func(b *testing.B) {
+			ids := make([]uuid.UUID, n)
+			for i := range ids {
+				ids[i] = evs[i].ID
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				known, err := st.KnownIDs(ctx, ids)
+				if err != nil || len(known) != n {
+					b.Fatalf("known: %d, %v", len(known), err)
+				}
+			}
+		})
+	}
+}

@@ -187,6 +187,23 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
 	return e, nil
 }
 
+// KnownIDs returns which of ids are already recorded.
+func (s *Store) KnownIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT e.id FROM `+byID("SELECT id FROM unnest($1::uuid[]) AS u(id)", "id"), rawUUIDs(ids))
+	if err != nil {
+		return nil, wrap("known ids", err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, wrap("known ids", err)
+	}
+	m := make(map[uuid.UUID]bool, len(found))
+	for _, id := range found {
+		m[id] = true
+	}
+	return m, nil
+}
+
 // rawUUIDs hands pgx the ids as [16]byte, which it encodes as binary
 // uuids directly; uuid.UUID goes through driver.Valuer and a string per id
 // (a tenth of ingest's CPU in the profile).

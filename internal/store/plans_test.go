@@ -38,6 +38,7 @@ func TestPlansStayIndexScansOnAColdTable(t *testing.T) {
 		t.Errorf("%d sequential scans of events while ingest and the worker handled %d events after the burst", scans, afterBurst)
 	}
 	for _, want := range []string{
+		"SELECT e.id FROM (SELECT id FROM unnest", // KnownIDs: ingest's duplicate lookup
 		"claimed AS (",                        // ClaimEvents: the worker's first statement
 		"SELECT e.id, e.vendor",               // UpsertEvents and events(): lookups of a batch
 		"ORDER BY id FOR UPDATE",              // RecordBatch: row locks
@@ -160,6 +161,9 @@ func coldPlans(t *testing.T, param, extra string) (plans []cachedPlan, seqScans 
 			evs[i] = store.NewEvent{ID: uuid.NewSHA1(uuid.NameSpaceURL, []byte(mid)), Vendor: "liasmart", MessageID: mid,
 				OccurredAt: &occurred, Metadata: json.RawMessage(`{"app":"signup"}`), APIKey: "test"}
 			ids[i] = evs[i].ID
+		}
+		if _, err := st.KnownIDs(ctx, ids); err != nil {
+			t.Fatal(err)
 		}
 		if extra != "" {
 			if _, err := pool.Exec(ctx, extra, ids); err != nil {

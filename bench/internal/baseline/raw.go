@@ -42,7 +42,7 @@ func RawPublish(ctx context.Context, dataDir string, n int) (Throughput, error) 
 		return Throughput{}, err
 	}
 	defer b.Close()
-	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour}); err != nil {
+	if err := b.EnsureStreams(ctx, relayStreams); err != nil {
 		return Throughput{}, err
 	}
 	payloads := make([][]byte, n)
@@ -153,3 +153,7 @@ func RawPostgres(ctx context.Context, dbURL string, rows int, window time.Durati
 		ServerCPU: proc.SnapshotPostgres().Since(pg0), Errors: errs.Load()}
 	return res, nil
 }
+
+// relayStreams is relay's default stream configuration
+// (RELAY_DEDUP_WINDOW, RELAY_STREAM_MAX_AGE), which every baseline uses.
+var relayStreams = bus.StreamOptions{Duplicates: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour}

@@ -60,7 +60,7 @@ func ServeNaive(ctx context.Context, addr, dataDir, token string, async bool) er
 		return err
 	}
 	defer b.Close()
-	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour}); err != nil {
+	if err := b.EnsureStreams(ctx, relayStreams); err != nil {
 		return err
 	}
 	want := "Bearer " + token

@@ -29,7 +29,7 @@ func Fill(ctx context.Context, dataDir, prefix string, n int) error {
 		return err
 	}
 	defer b.Close()
-	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour}); err != nil {
+	if err := b.EnsureStreams(ctx, relayStreams); err != nil {
 		return err
 	}
 	subject := bus.RegistrationSubject("liasmart")
@@ -94,7 +94,7 @@ func RunWorker(ctx context.Context, o WorkerOptions) error {
 		return err
 	}
 	defer b.Close()
-	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour}); err != nil {
+	if err := b.EnsureStreams(ctx, relayStreams); err != nil {
 		return err
 	}
 	cons, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: time.Minute, MaxAckPending: 4 * o.Batch})
