@@ -101,7 +101,7 @@ func RawPostgres(ctx context.Context, dbURL string, rows int, window time.Durati
 		return PGResult{}, err
 	}
 	pool := st.Pool()
-	occurred, _ := time.Parse(time.RFC3339, workload.OccurredAt)
+	occurred, _ := time.Parse(time.RFC3339, workload.OccurredAt())
 	row := func(prefix string, n int64) []any {
 		mid := string(workload.MessageID(nil, prefix, n))
 		return []any{workload.EventID(mid), "liasmart", mid, occurred, workload.Metadata, "bench"}

@@ -5,6 +5,7 @@ package workload
 import (
 	"encoding/json"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,8 +13,26 @@ import (
 	"relay/internal/bus"
 )
 
-// OccurredAt is the fixed occurred_at of every event.
-const OccurredAt = "2026-11-29T18:00:00Z"
+// OccurredAt is the occurred_at of an event posted now: the current
+// second, as a registration that just happened carries. (relay asks
+// PostgreSQL about events older than its duplicate window, as a late
+// repeat looks; a fixed old date would make every event one.)
+func OccurredAt() string {
+	now := time.Now().Unix()
+	if c := occurred.Load(); c != nil && c.sec == now {
+		return c.text
+	}
+	c := &occurredSecond{sec: now, text: time.Unix(now, 0).UTC().Format(time.RFC3339)}
+	occurred.Store(c)
+	return c.text
+}
+
+type occurredSecond struct {
+	sec  int64
+	text string
+}
+
+var occurred atomic.Pointer[occurredSecond]
 
 // Metadata is the fixed metadata object of every event.
 const Metadata = `{"app":"signup","campaign":"bench"}`
@@ -29,7 +48,9 @@ func MessageID(buf []byte, prefix string, n int64) []byte {
 func Event(buf []byte, prefix string, n int64) []byte {
 	buf = append(buf, `{"vendor":"liasmart","message_id":"`...)
 	buf = MessageID(buf, prefix, n)
-	buf = append(buf, `","status":true,"occurred_at":"`+OccurredAt+`","metadata":`+Metadata+`}`...)
+	buf = append(buf, `","status":true,"occurred_at":"`...)
+	buf = append(buf, OccurredAt()...)
+	buf = append(buf, `","metadata":`+Metadata+`}`...)
 	return buf
 }
 
@@ -56,9 +77,9 @@ func EventID(messageID string) uuid.UUID {
 func BusPayload(prefix string, n int64) (data []byte, msgID string) {
 	mid := string(MessageID(nil, prefix, n))
 	id := EventID(mid).String()
-	occurred, _ := time.Parse(time.RFC3339, OccurredAt)
+	at, _ := time.Parse(time.RFC3339, OccurredAt())
 	data, _ = json.Marshal(bus.Registration{
-		ID: id, Vendor: "liasmart", MessageID: mid, OccurredAt: &occurred,
+		ID: id, Vendor: "liasmart", MessageID: mid, OccurredAt: &at,
 		Metadata: json.RawMessage(Metadata), APIKey: "bench", ReceivedAt: time.Now().UTC(),
 	})
 	return data, id
