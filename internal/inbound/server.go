@@ -320,6 +320,9 @@ func requireJSON(c *fiber.Ctx) *Problem {
 	return nil
 }
 
+// accepted is the JSON shape of an accepted event's answer, which
+// appendAccepted writes by hand (TestAppendAcceptedIsTheJSONOfAccepted
+// holds the two together; the OpenAPI document describes it).
 type accepted struct {
 	ID        string `json:"id"`
 	Status    string `json:"status"`
