@@ -1082,7 +1082,7 @@ type ClientInterface interface {
 
 	// PostRegistrationWithBody Post one registration event
 	//
-	// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` while relay knows the event. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
+	// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` within RELAY_DEDUP_WINDOW (default 2m), and after it when the event's `occurred_at` is older than the window and PostgreSQL knows it; a later repeat without `occurred_at` may answer `202` with `duplicate: false`, and never causes a second vendor call. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1091,7 +1091,7 @@ type ClientInterface interface {
 
 	// PostRegistration Post one registration event
 	//
-	// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` while relay knows the event. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
+	// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` within RELAY_DEDUP_WINDOW (default 2m), and after it when the event's `occurred_at` is older than the window and PostgreSQL knows it; a later repeat without `occurred_at` may answer `202` with `duplicate: false`, and never causes a second vendor call. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1478,7 +1478,7 @@ func (c *Client) GetMessage(ctx context.Context, id openapi_types.UUID, params *
 
 // PostRegistrationWithBody Post one registration event
 //
-// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` while relay knows the event. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
+// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` within RELAY_DEDUP_WINDOW (default 2m), and after it when the event's `occurred_at` is older than the window and PostgreSQL knows it; a later repeat without `occurred_at` may answer `202` with `duplicate: false`, and never causes a second vendor call. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1497,7 +1497,7 @@ func (c *Client) PostRegistrationWithBody(ctx context.Context, params *PostRegis
 
 // PostRegistration Post one registration event
 //
-// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` while relay knows the event. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
+// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` within RELAY_DEDUP_WINDOW (default 2m), and after it when the event's `occurred_at` is older than the window and PostgreSQL knows it; a later repeat without `occurred_at` may answer `202` with `duplicate: false`, and never causes a second vendor call. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2715,7 +2715,7 @@ type ClientWithResponsesInterface interface {
 
 	// PostRegistrationWithBodyWithResponse Post one registration event
 	//
-	// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` while relay knows the event. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
+	// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` within RELAY_DEDUP_WINDOW (default 2m), and after it when the event's `occurred_at` is older than the window and PostgreSQL knows it; a later repeat without `occurred_at` may answer `202` with `duplicate: false`, and never causes a second vendor call. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2724,7 +2724,7 @@ type ClientWithResponsesInterface interface {
 
 	// PostRegistrationWithResponse Post one registration event
 	//
-	// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` while relay knows the event. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
+	// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` within RELAY_DEDUP_WINDOW (default 2m), and after it when the event's `occurred_at` is older than the window and PostgreSQL knows it; a later repeat without `occurred_at` may answer `202` with `duplicate: false`, and never causes a second vendor call. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4622,7 +4622,7 @@ func (c *ClientWithResponses) GetMessageWithResponse(ctx context.Context, id ope
 
 // PostRegistrationWithBodyWithResponse Post one registration event
 //
-// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` while relay knows the event. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
+// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` within RELAY_DEDUP_WINDOW (default 2m), and after it when the event's `occurred_at` is older than the window and PostgreSQL knows it; a later repeat without `occurred_at` may answer `202` with `duplicate: false`, and never causes a second vendor call. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4637,7 +4637,7 @@ func (c *ClientWithResponses) PostRegistrationWithBodyWithResponse(ctx context.C
 
 // PostRegistrationWithResponse Post one registration event
 //
-// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` while relay knows the event. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
+// Makes the event durable in JetStream, then answers. The id is deterministic (`uuid.NewSHA1(uuid.NameSpaceURL, "urn:relay:" + vendor + ":" + message_id)`), so a repeat gets the same id and answers `200` with `duplicate: true` within RELAY_DEDUP_WINDOW (default 2m), and after it when the event's `occurred_at` is older than the window and PostgreSQL knows it; a later repeat without `occurred_at` may answer `202` with `duplicate: false`, and never causes a second vendor call. The body is at most 64 KiB (`413`, answered from `Content-Length` without reading the rest); `Content-Encoding` other than identity is `415`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
