@@ -72,22 +72,36 @@ const legacyLookup = `SELECT id FROM events WHERE id = ANY($1::uuid[])`
 // it was written when the cliff was measured: it turns into a cached
 // generic sequential scan. It shows that the cliff is real on this server
 // and that both checks of the test above see it.
+//
+// The cached plan survives only if nothing invalidates the connection's
+// plan cache between the burst and the EXPLAIN: other tests' DDL (each
+// creates, migrates and drops its own database) can overflow PostgreSQL's
+// shared invalidation queue, which resets every backend's caches, and the
+// re-planned generic plan then sees the grown table. Up to three fresh
+// databases are tried for the plan; the scan counter is checked on each.
 func TestColdPlansControl(t *testing.T) {
 	t.Parallel()
-	plans, scans := coldPlans(t, "plan_cache_mode=auto", legacyLookup)
-	if scans == 0 {
-		t.Error("with plan_cache_mode=auto, no sequential scan of events after the burst: the counter check above proves nothing")
-	}
-	for _, p := range plans {
-		if p.statement == legacyLookup {
-			if !p.seqScan || p.genericPlans == 0 {
-				t.Errorf("the legacy lookup kept no generic Seq Scan (%d generic plans): the plan check above proves nothing; plan: %s",
-					p.genericPlans, p.plan)
+	for attempt := 1; attempt <= 3; attempt++ {
+		plans, scans := coldPlans(t, "plan_cache_mode=auto", legacyLookup)
+		if scans == 0 {
+			t.Fatal("with plan_cache_mode=auto, no sequential scan of events after the burst: the counter check above proves nothing")
+		}
+		var legacy *cachedPlan
+		for i := range plans {
+			if plans[i].statement == legacyLookup {
+				legacy = &plans[i]
 			}
+		}
+		if legacy == nil {
+			t.Fatal("the legacy lookup is not among the cached statements")
+		}
+		if legacy.seqScan && legacy.genericPlans > 0 {
 			return
 		}
+		t.Logf("attempt %d: the legacy lookup's plan is no generic Seq Scan (%d generic plans; re-planned after a cache reset?): %s",
+			attempt, legacy.genericPlans, short(legacy.plan))
 	}
-	t.Error("the legacy lookup is not among the cached statements")
+	t.Error("the legacy lookup kept no generic Seq Scan in three databases: the plan check above proves nothing")
 }
 
 type cachedPlan struct {
