@@ -57,8 +57,8 @@ func EventID(vendor, messageID string) uuid.UUID {
 
 var jsonMarshal = json.Marshal
 
-// decodeObject checks that body is one JSON object and returns its
-// members. Its errors are problems: 400 for bytes that are not JSON, 422
+// decodeObject checks that body is one JSON object and returns it (from
+// its opening brace). Its errors are problems: 400 for bytes that are not JSON, 422
 // for JSON that is not an object. One validating pass, then one walk over
 // the valid bytes (jsonwalk.go): the per-member maps and re-validations of
 // decoding into map[string]json.RawMessage were a tenth of ingest's CPU.
