@@ -8,9 +8,10 @@ import (
 // AppendJSON appends r encoded as json.Marshal encodes it, byte for byte
 // (FuzzRegistrationAppendJSON holds it to that), to b. Ingest encodes one
 // per accepted event; reflection made that a twentieth of its CPU. The
-// Metadata must be compact valid JSON (ingest normalises it), as
-// json.Marshal would otherwise reject or compact it. OccurredAt and
-// ReceivedAt must fall in the years 0 to 9999, where json.Marshal fails.
+// Metadata must be compact, valid JSON of valid UTF-8 (ingest normalises
+// it), which json.Marshal would otherwise reject or rewrite. OccurredAt
+// and ReceivedAt must fall in the years 0 to 9999, outside which
+// json.Marshal fails.
 func (r *Registration) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = appendString(b, r.ID)
