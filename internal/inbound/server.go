@@ -508,20 +508,19 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 	// JetStream keeps until its ack (should the estimate fall short, a
 	// growth leaves earlier payloads in the old array, which they keep
 	// alive): one allocation per batch instead of one per event.
-	size := 0
-	for i := range regs {
-		if problems[i] == nil {
-			size += payloadSize(regs[i], key)
-		}
-	}
-	buf := make([]byte, 0, size)
 	now := s.cfg.Now().UTC()
+	size := 0
 	var old []uuid.UUID // where the window cannot tell (beyondWindow)
 	for i := range regs {
-		if problems[i] == nil && s.beyondWindow(regs[i], now) {
+		if problems[i] != nil {
+			continue
+		}
+		size += payloadSize(regs[i], key)
+		if s.beyondWindow(regs[i], now) {
 			old = append(old, regs[i].ID)
 		}
 	}
+	buf := make([]byte, 0, size)
 	known := s.lookup.known(ctx, old)
 	valid, failed := 0, 0
 	for i, reg := range regs {
