@@ -9,9 +9,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -136,14 +138,21 @@ func (j JPush) Configured() bool {
 // against them (readme_test.go). A field tagged secret is never echoed in
 // an error.
 type Config struct {
-	Role        Role          `env:"RELAY_ROLE" envDefault:"all"`
-	HTTPAddr    string        `env:"RELAY_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
-	DatabaseURL string        `env:"RELAY_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/relay?sslmode=disable"`
-	NATSURL     string        `env:"RELAY_NATS_URL"`
-	DataDir     string        `env:"RELAY_DATA_DIR" envDefault:"./data"`
-	NATSListen  string        `env:"RELAY_NATS_LISTEN"`
-	APIKeys     []APIKey      `env:"RELAY_API_KEYS" secret:"true"`
-	AdminToken  string        `env:"RELAY_ADMIN_TOKEN" secret:"true"`
+	Role        Role   `env:"RELAY_ROLE" envDefault:"all"`
+	HTTPAddr    string `env:"RELAY_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	DatabaseURL string `env:"RELAY_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/relay?sslmode=disable"`
+	NATSURL     string `env:"RELAY_NATS_URL"`
+	DataDir     string `env:"RELAY_DATA_DIR" envDefault:"./data"`
+	NATSListen  string `env:"RELAY_NATS_LISTEN"`
+	// NATSListenToken is the token a TCP client of the embedded server
+	// presents; relay's own in-process connection presents it too. It is
+	// required when NATSListen is not a loopback address.
+	NATSListenToken string   `env:"RELAY_NATS_LISTEN_TOKEN" secret:"true"`
+	APIKeys         []APIKey `env:"RELAY_API_KEYS" secret:"true"`
+	AdminToken      string   `env:"RELAY_ADMIN_TOKEN" secret:"true"`
+	// MetricsAddr, when set, is a listener of its own for /metrics, so
+	// that the scrape endpoint need not be reachable where ingest is.
+	MetricsAddr string        `env:"RELAY_METRICS_ADDR"`
 	DedupWindow time.Duration `env:"RELAY_DEDUP_WINDOW" envDefault:"2m"`
 	// StreamMaxAge bounds how long messages stay in the RELAY stream. It must
 	// exceed the longest outage relay is expected to ride out, since an
@@ -525,7 +534,19 @@ func (c Config) Validate() error {
 		if c.AdminToken != "" && k.Secret == c.AdminToken {
 			bad("RELAY_API_KEYS: key %q equals RELAY_ADMIN_TOKEN; they must differ", k.Name)
 		}
+		if len(k.Secret) < MinSecretLen {
+			bad("RELAY_API_KEYS: the secret of key %q is shorter than %d bytes", k.Name, MinSecretLen)
+		}
 	}
+	for _, s := range []struct{ name, value string }{
+		{"RELAY_ADMIN_TOKEN", c.AdminToken},
+		{"RELAY_NATS_LISTEN_TOKEN", c.NATSListenToken},
+	} {
+		if s.value != "" && len(s.value) < MinSecretLen {
+			bad("%s is shorter than %d bytes", s.name, MinSecretLen)
+		}
+	}
+	errs = append(errs, c.validateListeners()...)
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("RELAY_TLS_CERT and RELAY_TLS_KEY must be set together")
 	}
@@ -557,6 +578,76 @@ func (c Config) Validate() error {
 		bad("RELAY_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// MinSecretLen is the fewest bytes relay takes for a credential it checks
+// itself (an ingest key's secret, the admin token, the NATS listener's
+// token): a shorter one is within reach of guessing over the network.
+const MinSecretLen = 16
+
+// DemoSecret is the ingest key secret of the Makefile's and the compose
+// files' demo configuration: published, so a process using it takes
+// ingest from anyone who read them.
+const DemoSecret = "demo-key-change-me"
+
+// DemoKeys names the RELAY_API_KEYS keys whose secret is DemoSecret.
+func (c Config) DemoKeys() []string {
+	var names []string
+	for _, k := range c.APIKeys {
+		if k.Secret == DemoSecret {
+			names = append(names, k.Name)
+		}
+	}
+	return names
+}
+
+// bcryptPrefix is what nats-server takes for a bcrypt hash of a token
+// rather than the token itself.
+var bcryptPrefix = regexp.MustCompile(`^\$2[abxy]\$\d{2}\$`)
+
+// validateListeners checks the addresses relay listens on besides
+// RELAY_HTTP_ADDR, and that the embedded NATS server is not open to the
+// network without a token.
+func (c Config) validateListeners() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("RELAY_METRICS_ADDR=%q: want host:port (e.g. 127.0.0.1:9464)", c.MetricsAddr)
+		} else if c.MetricsAddr == c.HTTPAddr {
+			bad("RELAY_METRICS_ADDR=%q: must differ from RELAY_HTTP_ADDR", c.MetricsAddr)
+		}
+	}
+	if bcryptPrefix.MatchString(c.NATSListenToken) {
+		// nats-server would compare clients' tokens to it as a hash, and
+		// relay's own connection, which presents it as given, would be
+		// refused.
+		bad("RELAY_NATS_LISTEN_TOKEN looks like a bcrypt hash: give the token itself")
+	}
+	if c.NATSListen == "" || c.NATSURL != "" {
+		// No embedded server, or one that takes no TCP clients.
+		return errs
+	}
+	host, _, err := net.SplitHostPort(c.NATSListen)
+	if err != nil {
+		bad("RELAY_NATS_LISTEN=%q: want host:port (e.g. 127.0.0.1:4223)", c.NATSListen)
+		return errs
+	}
+	if c.NATSListenToken == "" && !loopback(host) {
+		bad("RELAY_NATS_LISTEN=%q is not a loopback address: set RELAY_NATS_LISTEN_TOKEN, the token its clients must present (anyone who reaches the embedded NATS could otherwise publish registrations or purge the streams)", c.NATSListen)
+	}
+	return errs
+}
+
+// loopback reports whether host (from host:port) is reachable from this
+// machine only. An empty host is every interface; a name other than
+// localhost may resolve anywhere, so it counts as not loopback.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ParseThreshold reads a low-balance threshold: a plain decimal such as

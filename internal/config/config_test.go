@@ -26,7 +26,7 @@ func TestDefaults(t *testing.T) {
 func TestLoad(t *testing.T) {
 	t.Parallel()
 	c, err := Load(env(map[string]string{
-		"RELAY_API_KEYS":     "app1:s3cret-one, app2:s3cret:two",
+		"RELAY_API_KEYS":     "app1:s3cret-one-0123456789, app2:s3cret:two-0123456789",
 		"RELAY_MAX_ATTEMPTS": "3",
 		"RELAY_RETRY_BASE":   "250ms",
 		"RELAY_ROLE":         "worker",
@@ -34,7 +34,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.APIKeys) != 2 || c.APIKeys[1] != (APIKey{"app2", "s3cret:two"}) || c.MaxAttempts != 3 ||
+	if len(c.APIKeys) != 2 || c.APIKeys[1] != (APIKey{"app2", "s3cret:two-0123456789"}) || c.MaxAttempts != 3 ||
 		c.RetryBase != 250*time.Millisecond || c.Role != RoleWorker {
 		t.Fatalf("got %+v", c)
 	}
@@ -181,7 +181,7 @@ func TestLoadNewVariables(t *testing.T) {
 		"RELAY_EVENTS_MAX_AGE":    "1h",
 		"RELAY_RETENTION":         "0",
 		"RELAY_SIGNED_KEYS":       " app1 ,, ",
-		"RELAY_API_KEYS":          "app1:s3cret",
+		"RELAY_API_KEYS":          "app1:s3cret-0123456789ab",
 		"RELAY_RATE_LIMIT":        "30000/m",
 		"RELAY_MAX_ATTEMPTS":      "   ", // blank: the default
 	}))
@@ -302,10 +302,124 @@ func TestVariables(t *testing.T) {
 		}
 		secret[v.Name] = v.Secret
 	}
-	for _, name := range []string{"RELAY_API_KEYS", "RELAY_ADMIN_TOKEN", "RELAY_LIASMART_API_PASSWORD", "RELAY_LAAFFIC_API_SECRET",
+	for _, name := range []string{"RELAY_API_KEYS", "RELAY_ADMIN_TOKEN", "RELAY_NATS_LISTEN_TOKEN", "RELAY_LIASMART_API_PASSWORD", "RELAY_LAAFFIC_API_SECRET",
 		"RELAY_ITNIOTECH_API_SECRET", "RELAY_JPUSH_DEV_SECRET", "RELAY_JPUSH_MASTER_SECRET"} {
 		if !secret[name] {
 			t.Errorf("%s is not marked secret", name)
 		}
+	}
+}
+
+// TestShortSecretsRefused: a credential relay checks itself is at least
+// MinSecretLen bytes; the error names the variable and the key, never
+// the secret.
+func TestShortSecretsRefused(t *testing.T) {
+	t.Parallel()
+	_, err := Load(env(map[string]string{
+		"RELAY_API_KEYS":          "app1:short-one,app2:long-enough-0123456789",
+		"RELAY_ADMIN_TOKEN":       "adm-tiny",
+		"RELAY_NATS_LISTEN":       "127.0.0.1:4223",
+		"RELAY_NATS_LISTEN_TOKEN": "tok-tiny",
+	}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{`RELAY_API_KEYS: the secret of key "app1" is shorter than 16 bytes`,
+		"RELAY_ADMIN_TOKEN is shorter than 16 bytes", "RELAY_NATS_LISTEN_TOKEN is shorter than 16 bytes"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q: %v", want, msg)
+		}
+	}
+	for _, secret := range []string{"short-one", "adm-tiny", "tok-tiny"} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("error echoes the secret %q: %v", secret, msg)
+		}
+	}
+	if strings.Contains(msg, "app2") {
+		t.Errorf("a long enough key is reported: %v", msg)
+	}
+	// Exactly MinSecretLen bytes is enough.
+	c, err := Load(env(map[string]string{
+		"RELAY_API_KEYS":    "app1:" + strings.Repeat("k", MinSecretLen),
+		"RELAY_ADMIN_TOKEN": strings.Repeat("a", MinSecretLen),
+	}))
+	if err != nil || len(c.APIKeys) != 1 {
+		t.Fatalf("%d-byte secrets: %v", MinSecretLen, err)
+	}
+}
+
+// TestNATSListenNeedsTokenOffLoopback: the embedded server open beyond
+// this machine without a token would take anyone's publishes and purges.
+func TestNATSListenNeedsTokenOffLoopback(t *testing.T) {
+	t.Parallel()
+	const token = "nats-token-0123456789"
+	for _, tc := range []struct {
+		listen, token, url string
+		want               string // part of the error; "" for none
+	}{
+		{"127.0.0.1:4223", "", "", ""},
+		{"127.0.0.2:4223", "", "", ""},
+		{"[::1]:4223", "", "", ""},
+		{"localhost:4223", "", "", ""},
+		{"LOCALHOST:4223", "", "", ""},
+		{"127.0.0.1:4223", token, "", ""},
+		{"0.0.0.0:4223", token, "", ""},
+		{"0.0.0.0:4223", "", "", "RELAY_NATS_LISTEN_TOKEN"},
+		{"[::]:4223", "", "", "RELAY_NATS_LISTEN_TOKEN"},
+		{":4223", "", "", "RELAY_NATS_LISTEN_TOKEN"},
+		{"192.168.1.5:4223", "", "", "RELAY_NATS_LISTEN_TOKEN"},
+		{"nats.internal:4223", "", "", "RELAY_NATS_LISTEN_TOKEN"},
+		{"localhost.evil.example:4223", "", "", "RELAY_NATS_LISTEN_TOKEN"},
+		// With an external server there is no embedded one to expose.
+		{"0.0.0.0:4223", "", "nats://n1:4222", ""},
+		{"4223", "", "", "want host:port"},
+		{"127.0.0.1:4223", "$2a$11$abcdefghijklmnopqrstuv", "", "bcrypt"},
+	} {
+		_, err := Load(env(map[string]string{"RELAY_NATS_LISTEN": tc.listen, "RELAY_NATS_LISTEN_TOKEN": tc.token, "RELAY_NATS_URL": tc.url}))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q (token %t, url %q): %v", tc.listen, tc.token != "", tc.url, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q (token %t, url %q): got %v, want %q", tc.listen, tc.token != "", tc.url, err, tc.want)
+		case tc.want == "RELAY_NATS_LISTEN_TOKEN" && !strings.Contains(err.Error(), "RELAY_NATS_LISTEN="):
+			t.Errorf("%q: the error does not name RELAY_NATS_LISTEN: %v", tc.listen, err)
+		}
+	}
+}
+
+func TestMetricsAddr(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"", true},
+		{"127.0.0.1:9464", true},
+		{":9464", true},
+		{"9464", false},
+		{"127.0.0.1:8080", false}, // RELAY_HTTP_ADDR's default
+	} {
+		c, err := Load(env(map[string]string{"RELAY_METRICS_ADDR": tc.addr}))
+		switch {
+		case tc.ok && (err != nil || c.MetricsAddr != tc.addr):
+			t.Errorf("%q: %q, %v", tc.addr, c.MetricsAddr, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "RELAY_METRICS_ADDR")):
+			t.Errorf("%q: got %v, want an error naming RELAY_METRICS_ADDR", tc.addr, err)
+		}
+	}
+}
+
+func TestDemoKeys(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"RELAY_API_KEYS": "demo:" + DemoSecret + ",app1:app1-secret-0123456789,again:" + DemoSecret}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.DemoKeys(); !reflect.DeepEqual(got, []string{"demo", "again"}) {
+		t.Fatalf("DemoKeys() = %q, want demo and again", got)
+	}
+	if got := Defaults().DemoKeys(); got != nil {
+		t.Fatalf("DemoKeys() of the defaults = %q", got)
 	}
 }
