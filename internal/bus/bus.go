@@ -55,8 +55,12 @@ type Options struct {
 	URL string
 	// DataDir holds the embedded server's JetStream storage.
 	DataDir string
-	// Listen, when set, makes the embedded server accept TCP clients there.
+	// Listen, when set, makes the embedded server accept TCP clients there
+	// (port 0: any free port, see ListenAddr).
 	Listen string
+	// ListenToken, when set, is the token every client of the embedded
+	// server must present, relay's own in-process connection included.
+	ListenToken string
 	// Name identifies the connection in the server's monitoring.
 	Name   string
 	Logger *slog.Logger
@@ -108,13 +112,17 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	}
 	url := o.URL
 	if url == "" {
-		srv, err := StartEmbedded(o.DataDir, o.Listen)
+		srv, err := StartEmbedded(o.DataDir, o.Listen, o.ListenToken)
 		if err != nil {
 			return nil, err
 		}
 		b.srv = srv
 		opts = append(opts, nats.InProcessServer(srv))
-		o.Logger.Info("embedded nats started", "data_dir", o.DataDir, "listen", o.Listen, "version", server.VERSION)
+		if o.ListenToken != "" {
+			// The server asks in-process clients for the token as well.
+			opts = append(opts, nats.Token(o.ListenToken))
+		}
+		o.Logger.Info("embedded nats started", "data_dir", o.DataDir, "listen", b.ListenAddr(), "token", o.ListenToken != "", "version", server.VERSION)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -133,8 +141,9 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 }
 
 // StartEmbedded starts a nats-server with JetStream storing under dataDir.
-// Without listen it takes no TCP port: clients connect in-process.
-func StartEmbedded(dataDir, listen string) (*server.Server, error) {
+// Without listen it takes no TCP port: clients connect in-process. With
+// token, every client (in-process ones too) must present it.
+func StartEmbedded(dataDir, listen, token string) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName:         "relay-embedded",
 		JetStream:          true,
@@ -143,6 +152,7 @@ func StartEmbedded(dataDir, listen string) (*server.Server, error) {
 		DontListen:         listen == "",
 		MaxPayload:         4 << 20,
 		JetStreamMaxMemory: 256 << 20,
+		Authorization:      token,
 	}
 	if listen != "" {
 		host, port, err := net.SplitHostPort(listen)
@@ -152,6 +162,11 @@ func StartEmbedded(dataDir, listen string) (*server.Server, error) {
 		p, err := strconv.Atoi(port)
 		if err != nil {
 			return nil, fmt.Errorf("bus: RELAY_NATS_LISTEN=%q: bad port", listen)
+		}
+		if p == 0 {
+			// nats-server reads 0 as its default port, 4222; a listen
+			// address's 0 means any free port, which is its -1.
+			p = server.RANDOM_PORT
 		}
 		opts.Host, opts.Port = host, p
 	}
@@ -165,6 +180,19 @@ func StartEmbedded(dataDir, listen string) (*server.Server, error) {
 		return nil, errors.New("bus: embedded nats did not become ready in 30s")
 	}
 	return srv, nil
+}
+
+// ListenAddr is the embedded server's TCP address (with the real port
+// when port 0 was asked); "" when it takes no TCP clients or relay
+// connects to another server.
+func (b *Bus) ListenAddr() string {
+	if b.srv == nil {
+		return ""
+	}
+	if a, ok := b.srv.Addr().(*net.TCPAddr); ok {
+		return a.String()
+	}
+	return ""
 }
 
 // Connected reports whether the connection is up, without taking the
