@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
 	"relay/internal/bus"
@@ -59,6 +61,10 @@ type Main struct {
 	background []func(context.Context)
 
 	ln net.Listener
+	// metricsLn and metricsSrv serve /metrics on RELAY_METRICS_ADDR when
+	// it is set.
+	metricsLn  net.Listener
+	metricsSrv *http.Server
 }
 
 // NewMain returns a Main for cfg.
@@ -100,7 +106,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if len(applied) > 0 {
 		m.Logger.Info("migrations applied", "versions", applied)
 	}
-	m.Bus, err = bus.Open(ctx, bus.Options{URL: cfg.NATSURL, DataDir: cfg.DataDir, Listen: cfg.NATSListen, Logger: m.Logger})
+	m.Bus, err = bus.Open(ctx, bus.Options{
+		URL: cfg.NATSURL, DataDir: cfg.DataDir,
+		Listen: cfg.NATSListen, ListenToken: cfg.NATSListenToken, Logger: m.Logger,
+	})
 	if err != nil {
 		return err
 	}
@@ -137,6 +146,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if len(keys) == 0 {
 			m.Logger.Warn("no API keys configured (RELAY_API_KEYS): every ingest request will answer 401")
 		}
+		for _, name := range cfg.DemoKeys() {
+			m.Logger.Warn("RELAY_API_KEYS: key uses the published demo secret; change it before anyone else can reach this relay", "key", name)
+		}
 		m.Server = inbound.New(inbound.Config{
 			Vendors:    []string{"liasmart"},
 			APIKeys:    keys,
@@ -154,6 +166,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Connected: m.Bus.Connected,
 			Logger:    m.Logger,
 			Metrics:   m.Metrics,
+			// TODO(lead): set inbound.Config metrics-elsewhere flag
 
 			TracerProvider: m.TracerProvider,
 		}, m.Bus.JS, m.Store)
@@ -220,10 +233,44 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		janitor := retention.New(retention.Config{Retention: cfg.Retention, Logger: m.Logger, Metrics: m.Metrics}, m.Store)
 		m.background = append(m.background, janitor.Run)
 	}
+	if cfg.MetricsAddr != "" {
+		if err := m.openMetrics(cfg.MetricsAddr); err != nil {
+			return err
+		}
+	}
 	if err := m.openOps(ctx); err != nil {
 		return err
 	}
 	return m.openMonitor(ctx)
+}
+
+// openMetrics binds RELAY_METRICS_ADDR, in every role: a worker-only
+// process has no other listener to be scraped on.
+func (m *Main) openMetrics(addr string) (err error) {
+	m.metricsLn, err = net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on RELAY_METRICS_ADDR=%s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Metrics.Registry, promhttp.HandlerOpts{}))
+	m.metricsSrv = &http.Server{
+		Handler: mux,
+		// A scraper sends its request at once; a client that does not
+		// holds a connection for nothing.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// MetricsAddr is the RELAY_METRICS_ADDR listener's address (with the real
+// port when :0 was asked); "" when it is not set.
+func (m *Main) MetricsAddr() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return m.metricsLn.Addr().String()
 }
 
 // Addr is the HTTP listen address (with the real port when :0 was asked).
@@ -239,7 +286,7 @@ func (m *Main) Addr() string {
 // batches), then close NATS and PostgreSQL.
 func (m *Main) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorker()
 	if m.Server != nil {
@@ -251,6 +298,17 @@ func (m *Main) Run(ctx context.Context) error {
 			}
 		}()
 		m.Logger.Info("relay listening", "addr", m.Addr(), "role", m.Config.Role, "version", version)
+	}
+	var metricsDone chan struct{}
+	if m.metricsSrv != nil {
+		metricsDone = make(chan struct{})
+		go func() {
+			defer close(metricsDone)
+			if err := m.metricsSrv.Serve(m.metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+		m.Logger.Info("metrics listening", "addr", m.MetricsAddr())
 	}
 	if m.Worker != nil {
 		wg.Add(1)
@@ -297,6 +355,16 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		<-done
 	}
+	if m.metricsSrv != nil {
+		// Last of the listeners, so that the drain can still be scraped.
+		// With the budget spent Shutdown returns at once, and Close drops
+		// the scrapes in flight.
+		if err := m.metricsSrv.Shutdown(shutdownCtx); err != nil {
+			m.Logger.Warn("metrics shutdown", "err", err)
+			_ = m.metricsSrv.Close()
+		}
+		<-metricsDone
+	}
 	m.Close()
 	return runErr
 }
@@ -307,6 +375,11 @@ func (m *Main) Close() {
 		// After Run the server has closed it already; after a failed Open
 		// nobody has, and the port must not stay taken.
 		_ = m.ln.Close()
+	}
+	if m.metricsLn != nil {
+		// Likewise: Shutdown closed it after Run, nothing did after a
+		// failed Open.
+		_ = m.metricsLn.Close()
 	}
 	if m.Server != nil {
 		// Run's Shutdown did it already; after a failed Open nobody has.

@@ -612,9 +612,10 @@ func (c Config) validateListeners() []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			bad("RELAY_METRICS_ADDR=%q: want host:port (e.g. 127.0.0.1:9464)", c.MetricsAddr)
-		} else if c.MetricsAddr == c.HTTPAddr {
+		} else if c.MetricsAddr == c.HTTPAddr && port != "0" {
+			// Port 0 is a free port each, two different ones.
 			bad("RELAY_METRICS_ADDR=%q: must differ from RELAY_HTTP_ADDR", c.MetricsAddr)
 		}
 	}

@@ -399,6 +399,7 @@ func TestMetricsAddr(t *testing.T) {
 		{":9464", true},
 		{"9464", false},
 		{"127.0.0.1:8080", false}, // RELAY_HTTP_ADDR's default
+		{"127.0.0.1:0", true},
 	} {
 		c, err := Load(env(map[string]string{"RELAY_METRICS_ADDR": tc.addr}))
 		switch {
@@ -407,6 +408,10 @@ func TestMetricsAddr(t *testing.T) {
 		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "RELAY_METRICS_ADDR")):
 			t.Errorf("%q: got %v, want an error naming RELAY_METRICS_ADDR", tc.addr, err)
 		}
+	}
+	// Port 0 twice is two free ports, not one address given twice.
+	if _, err := Load(env(map[string]string{"RELAY_METRICS_ADDR": "127.0.0.1:0", "RELAY_HTTP_ADDR": "127.0.0.1:0"})); err != nil {
+		t.Errorf("both on port 0: %v", err)
 	}
 }
 
