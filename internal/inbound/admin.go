@@ -243,17 +243,18 @@ func (s *Server) adminReplay(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	if len(c.Body()) > maxReplayBody {
+	body := c.Request().Body()
+	if len(body) > maxReplayBody {
 		return errTooLarge(maxReplayBody)
 	}
 	if p := requireJSON(c); p != nil {
 		return p
 	}
-	if _, p := decodeObject(c.Body()); p != nil {
+	if _, p := decodeObject(body); p != nil {
 		return p
 	}
 	var req ops.ReplayRequest
-	if err := json.Unmarshal(c.Body(), &req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			return errValidation([]FieldError{{Field: typeErr.Field, Detail: "must not be a JSON " + typeErr.Value}})

@@ -138,13 +138,13 @@ func (s *Server) postMessage(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	if len(c.Body()) > MaxSingleBody {
+	if len(c.Request().Body()) > MaxSingleBody {
 		return errTooLarge(MaxSingleBody)
 	}
 	if p := requireJSON(c); p != nil {
 		return p
 	}
-	m, p := DecodeMessage(c.Body(), svc.ReportVendors())
+	m, p := DecodeMessage(c.Request().Body(), svc.ReportVendors())
 	if p != nil {
 		return p
 	}
@@ -176,7 +176,7 @@ func (s *Server) postMessageBatch(c *fiber.Ctx) error {
 	if p := requireJSON(c); p != nil {
 		return p
 	}
-	obj, p := decodeObject(c.Body())
+	obj, p := decodeObject(c.Request().Body())
 	if p != nil {
 		return p
 	}

@@ -228,6 +228,7 @@ func (s *Server) beyondWindow(reg Registration, now time.Time) bool {
 
 func (s *Server) routes() {
 	s.app.Use(s.observe)
+	s.app.Use(refuseEncoded)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{})))
@@ -302,16 +303,27 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ready", "checks": result})
 }
 
-// requireJSON answers 415 unless the body is declared JSON and sent
-// uncompressed: inflating would bypass the body limits (a few hundred
-// compressed bytes can inflate to gigabytes), and handlers read the raw
-// body, never fiber's inflating Ctx.Body.
-func requireJSON(c *fiber.Ctx) *Problem {
-	if ce := c.Get(fiber.HeaderContentEncoding); ce != "" && !strings.EqualFold(ce, "identity") {
-		p := errUnsupportedMedia(c.Get(fiber.HeaderContentType))
-		p.Detail = "Content-Encoding " + truncate(ce, 30) + " is not supported: send the body uncompressed"
-		return p
+// refuseEncoded answers 415 to a request declaring any Content-Encoding
+// but identity, on every route and before anything reads the body:
+// inflating would bypass the body limits (a few hundred bytes of nested
+// gzip inflate to gigabytes). Every coding of every Content-Encoding
+// header counts, as fiber's inflating Ctx.Body would decode them; handlers
+// read the raw body, Request().Body, all the same.
+func refuseEncoded(c *fiber.Ctx) error {
+	for _, v := range c.Request().Header.PeekAll(fiber.HeaderContentEncoding) {
+		for coding := range bytes.SplitSeq(v, []byte(",")) {
+			if coding = bytes.TrimSpace(coding); len(coding) > 0 && !bytes.EqualFold(coding, []byte("identity")) {
+				p := errUnsupportedMedia("")
+				p.Detail = "Content-Encoding " + truncate(string(v), 30) + " is not supported: send the body uncompressed"
+				return p
+			}
+		}
 	}
+	return c.Next()
+}
+
+// requireJSON answers 415 unless the body is declared JSON.
+func requireJSON(c *fiber.Ctx) *Problem {
 	ct := c.Get(fiber.HeaderContentType)
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != fiber.MIMEApplicationJSON && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {

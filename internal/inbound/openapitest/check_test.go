@@ -94,3 +94,38 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckEncodingRefusedAnywhere: a 415 is an answer of any path when
+// the request declared a Content-Encoding, and of no path otherwise
+// unless the operation lists it.
+func TestCheckEncodingRefusedAnywhere(t *testing.T) {
+	t.Parallel()
+	v := openapitest.Relay(t)
+	for _, c := range []struct {
+		name, method, path, encoding string
+		ok                           bool
+	}{
+		{"gzip to a GET", "GET", "/healthz", "gzip", true},
+		{"gzip to an unknown route", "POST", "/v2/nothing", "gzip", true},
+		{"identity, gzip to an admin GET", "GET", "/admin/v1/stats", "identity, gzip", true},
+		{"no encoding to a GET", "GET", "/healthz", "", false},
+		{"identity to a GET", "GET", "/healthz", "identity", false},
+		{"no encoding to an unknown route", "POST", "/v2/nothing", "", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			req := httptest.NewRequest(c.method, c.path, nil)
+			req.Header.Set("Authorization", "Bearer a")
+			if c.encoding != "" {
+				req.Header.Set("Content-Encoding", c.encoding)
+			}
+			err := v.Check(req, nil, 415, problemCT, []byte(problemOf(415)))
+			if c.ok && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !c.ok && err == nil {
+				t.Error("accepted a 415 the document does not describe")
+			}
+		})
+	}
+}
