@@ -113,6 +113,9 @@ type Server struct {
 	log         *slog.Logger
 	m           *metrics.Metrics
 	tracer      trace.Tracer // nil: tracing off
+	// handlerRoutes are the paths of the routes that answer, as opposed
+	// to the middleware that runs before them.
+	handlerRoutes map[string]bool
 }
 
 // New builds the API. events may be nil for an ingest-only process without
@@ -180,6 +183,10 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 		return fasthttp.RequestConfig{}
 	}
 	s.routes()
+	s.handlerRoutes = map[string]bool{}
+	for _, r := range s.app.GetRoutes(true) {
+		s.handlerRoutes[r.Path] = true
+	}
 	return s
 }
 
@@ -228,16 +235,19 @@ func (s *Server) beyondWindow(reg Registration, now time.Time) bool {
 
 func (s *Server) routes() {
 	s.app.Use(s.observe)
+	if s.tracer != nil {
+		// Before every check, so that refusals are traced too.
+		s.app.Use("/v1", s.traceRequest)
+	}
 	s.app.Use(refuseEncoded)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{})))
 	s.app.Get("/openapi.json", s.openAPI)
+	// One group: each Group call adds its handlers to the chain again, and
+	// a second key check would refuse the first one's signature as a
+	// replay.
 	v1 := s.app.Group("/v1", s.requireKey)
-	if s.tracer != nil {
-		// Before the key check, so that refusals are traced too.
-		v1 = s.app.Group("/v1", s.traceRequest, s.requireKey)
-	}
 	v1.Post("/registrations", s.postRegistration)
 	v1.Post("/registrations/batch", s.postBatch)
 	v1.Get("/registrations/:id", s.getRegistration)
