@@ -149,6 +149,9 @@ func (s *Server) postMessage(c *fiber.Ctx) error {
 		return p
 	}
 	m.APIKey, _ = c.Locals(localKeyName).(string)
+	if p := s.limiter.allow(m.APIKey, 1, s.cfg.Now()); p != nil {
+		return p
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
 	defer cancel()
 	fresh, err := svc.TrackMessages(ctx, []store.NewMessage{m})
@@ -184,8 +187,11 @@ func (s *Server) postMessageBatch(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	vendors := svc.ReportVendors()
 	key, _ := c.Locals(localKeyName).(string)
+	if p := s.limiter.allow(key, len(items), s.cfg.Now()); p != nil {
+		return p
+	}
+	vendors := svc.ReportVendors()
 	out := make([]trackedItem, len(items))
 	var valid []store.NewMessage
 	var at []int
@@ -246,6 +252,9 @@ func MessageViewOf(m store.Message) MessageView {
 func (s *Server) getMessage(c *fiber.Ctx) error {
 	svc, p := s.messages()
 	if p != nil {
+		return p
+	}
+	if p := s.spendRead(c); p != nil {
 		return p
 	}
 	id, err := uuid.Parse(c.Params("id"))

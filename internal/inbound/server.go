@@ -56,7 +56,9 @@ type Config struct {
 	// KeySource, when set, adds the keys stored in PostgreSQL; RunKeyReload
 	// keeps them current.
 	KeySource KeySource
-	// RateLimit is each key's ingest rate in events per second; 0 is off.
+	// RateLimit is each key's rate on /v1 in events per second, 0 is off:
+	// an event or a tracked message counts 1, a batch its length, a read
+	// (GET) 1.
 	RateLimit float64
 	// SignedKeys are the keys (name -> secret) whose requests must carry a
 	// valid Relay-Signature.
@@ -651,7 +653,17 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
+// spendRead takes one event's worth of the request's key's rate for a
+// read: a leaked key must not have relay query without bound.
+func (s *Server) spendRead(c *fiber.Ctx) *Problem {
+	key, _ := c.Locals(localKeyName).(string)
+	return s.limiter.allow(key, 1, s.cfg.Now())
+}
+
 func (s *Server) getRegistration(c *fiber.Ctx) error {
+	if p := s.spendRead(c); p != nil {
+		return p
+	}
 	id, err := uuid.Parse(c.Params("id"))
 	if err != nil {
 		return problem(fiber.StatusNotFound, "not-found", "Not found", "event ids are UUIDs")
