@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -80,10 +81,17 @@ func errUnavailable(detail string) *Problem {
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	var p *Problem
 	var fe *fiber.Error
+	var pe *panicked
 	switch {
 	case errors.As(err, &p):
 	case errors.As(err, &fe):
 		p = fiberProblem(fe)
+	case errors.As(err, &pe):
+		s.log.Error("panic serving a request; answered 500", "path", c.Path(), "method", c.Method(),
+			"panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
+		// Whatever the handler had set before it panicked goes.
+		c.Response().Reset()
+		p = problem(fiber.StatusInternalServerError, "internal", "Internal error", "")
 	default:
 		s.log.Error("unhandled error", "path", c.Path(), "method", c.Method(), "err", err)
 		p = problem(fiber.StatusInternalServerError, "internal", "Internal error", "")

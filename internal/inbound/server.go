@@ -11,8 +11,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -273,10 +275,12 @@ func (s *Server) RunKeyReload(ctx context.Context, interval time.Duration) {
 }
 
 // observe records request counts and latency by route template, never by
-// raw path (ids would explode the label set).
+// raw path (ids would explode the label set). It is the outermost
+// handler, and recovers a panic in any other (next): the panic is answered
+// 500 and counted, and the process serves on.
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
-	err := c.Next()
+	err := next(c)
 	if err != nil {
 		if herr := s.app.ErrorHandler(c, err); herr != nil {
 			return herr
@@ -289,6 +293,25 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	s.m.IngestRequests.WithLabelValues(route, strconv.Itoa(c.Response().StatusCode())).Inc()
 	s.m.IngestLatency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// panicked is a panic in a handler, as an error for the error handler.
+type panicked struct {
+	value any
+	stack []byte
+}
+
+func (p *panicked) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+
+// next runs the rest of c's chain and returns a panic in it as a
+// *panicked: fasthttp does not recover one, so it would end the process.
+func next(c *fiber.Ctx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicked{value: v, stack: debug.Stack()}
+		}
+	}()
+	return c.Next()
 }
 
 func (s *Server) readyz(c *fiber.Ctx) error {

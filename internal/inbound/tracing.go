@@ -24,7 +24,8 @@ func (s *Server) traceRequest(c *fiber.Ctx) error {
 	ctx, span := s.tracer.Start(ctx, "/v1", trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
 	c.SetUserContext(ctx)
-	err := c.Next()
+	// A panic is answered here, so that the span has its 500.
+	err := next(c)
 	if err != nil {
 		err = s.app.ErrorHandler(c, err)
 	}

@@ -51,6 +51,8 @@ func TestCheckCatchesDrift(t *testing.T) {
 		{"unknown route 200", "GET", "/v2/nothing", "", "", 200, jsonCT, `{}`, false},
 		{"other method 405", "DELETE", "/v1/registrations", "Bearer k", "", 405, problemCT, problemOf(405), true},
 		{"headers too large on any route", "POST", "/v1/registrations", "Bearer k", "", 431, problemCT, problemOf(431), true},
+		{"internal error on any route", "GET", "/healthz", "", "", 500, problemCT, problemOf(500), true},
+		{"internal error as plain JSON", "GET", "/healthz", "", "", 500, jsonCT, `{}`, false},
 		{"trailing slash routed as fiber does", "GET", "/healthz/", "", "", 200, jsonCT, `{"status":"ok"}`, true},
 		{"trends as documented", "GET", "/admin/v1/trends?minutes=2", "Bearer a", "", 200, jsonCT,
 			`{"bucket_seconds":60,"from":"2026-12-01T10:00:00Z","to":"2026-12-01T10:02:00Z","points":[` +

@@ -89,16 +89,17 @@ func (v *Validator) Check(req *http.Request, reqBody []byte, status int, header 
 		// then be a problem: 404 (no route), 405 (another method of a
 		// documented path), or 401 (a group's authentication runs before
 		// fiber finds that nothing matches).
-		allowed := []int{http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusUnauthorized}
+		allowed := []int{http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusUnauthorized, http.StatusInternalServerError}
 		if encoded(req) {
 			allowed = append(allowed, http.StatusUnsupportedMediaType)
 		}
 		return v.checkProblem(req, status, header, respBody, allowed)
 	}
 	switch {
-	case status == http.StatusRequestTimeout, status == http.StatusRequestHeaderFieldsTooLarge:
-		// Answered by the HTTP server before routing, on any path
-		// (info.description and components.responses say so).
+	case status == http.StatusRequestTimeout, status == http.StatusRequestHeaderFieldsTooLarge,
+		status == http.StatusInternalServerError:
+		// Answered by the HTTP server before routing, or for a bug, on
+		// any path (info.description and components.responses say so).
 		return v.checkProblem(req, status, header, respBody, []int{status})
 	case status == http.StatusUnsupportedMediaType && encoded(req):
 		// A Content-Encoding is refused on any path, before the route's
