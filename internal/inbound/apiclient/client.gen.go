@@ -1032,7 +1032,7 @@ type ClientInterface interface {
 
 	// Readyz Readiness
 	//
-	// Checks every dependency (PostgreSQL, NATS) within 2 seconds. A failing one answers `503` with type `urn:relay:problem:not-ready`, whose `detail` is a JSON object naming each check's result.
+	// Checks every dependency (PostgreSQL, NATS) within 2 seconds. A failing one answers `503` with type `urn:relay:problem:not-ready`, whose `detail` is a JSON object naming each check's result, `ok` or `unavailable` (the cause, which may name hosts and users, is in relay's log only).
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1368,7 +1368,7 @@ func (c *Client) Openapi(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // Readyz Readiness
 //
-// Checks every dependency (PostgreSQL, NATS) within 2 seconds. A failing one answers `503` with type `urn:relay:problem:not-ready`, whose `detail` is a JSON object naming each check's result.
+// Checks every dependency (PostgreSQL, NATS) within 2 seconds. A failing one answers `503` with type `urn:relay:problem:not-ready`, whose `detail` is a JSON object naming each check's result, `ok` or `unavailable` (the cause, which may name hosts and users, is in relay's log only).
 //
 // Corresponds with GET /readyz (the `Readyz` operationId).
 func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2661,7 +2661,7 @@ type ClientWithResponsesInterface interface {
 
 	// ReadyzWithResponse Readiness
 	//
-	// Checks every dependency (PostgreSQL, NATS) within 2 seconds. A failing one answers `503` with type `urn:relay:problem:not-ready`, whose `detail` is a JSON object naming each check's result.
+	// Checks every dependency (PostgreSQL, NATS) within 2 seconds. A failing one answers `503` with type `urn:relay:problem:not-ready`, whose `detail` is a JSON object naming each check's result, `ok` or `unavailable` (the cause, which may name hosts and users, is in relay's log only).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4588,7 +4588,7 @@ func (c *ClientWithResponses) OpenapiWithResponse(ctx context.Context, reqEditor
 
 // ReadyzWithResponse Readiness
 //
-// Checks every dependency (PostgreSQL, NATS) within 2 seconds. A failing one answers `503` with type `urn:relay:problem:not-ready`, whose `detail` is a JSON object naming each check's result.
+// Checks every dependency (PostgreSQL, NATS) within 2 seconds. A failing one answers `503` with type `urn:relay:problem:not-ready`, whose `detail` is a JSON object naming each check's result, `ok` or `unavailable` (the cause, which may name hosts and users, is in relay's log only).
 //
 // Returns a wrapper object for the known response body format(s).
 //
