@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net/http"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -91,6 +92,10 @@ type Config struct {
 	// client sending slowly (slowloris) cannot hold a connection; default
 	// 10s.
 	ReadTimeout time.Duration
+	// MetricsElsewhere leaves /metrics out of the API (404 there): the
+	// process serves MetricsHandler on a listener of its own
+	// (RELAY_METRICS_ADDR), out of the API clients' reach.
+	MetricsElsewhere bool
 	// Ready checks, by name, for /readyz.
 	Ready   map[string]Check
 	Logger  *slog.Logger
@@ -246,7 +251,9 @@ func (s *Server) routes() {
 	s.app.Use(refuseEncoded)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
-	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{})))
+	if !s.cfg.MetricsElsewhere {
+		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{})))
+	}
 	s.app.Get("/openapi.json", s.openAPI)
 	// One group: each Group call adds its handlers to the chain again, and
 	// a second key check would refuse the first one's signature as a
@@ -260,6 +267,15 @@ func (s *Server) routes() {
 	admin := s.app.Group("/admin/v1", s.requireAdmin)
 	s.adminRoutes(admin)
 	s.balanceRoutes(admin)
+}
+
+// MetricsHandler serves GET /metrics, m in Prometheus's text format, and
+// 404 on any other path: the handler of a metrics listener apart from the
+// API's (Config.MetricsElsewhere). It never reads a request body.
+func MetricsHandler(m *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
 }
 
 // Keys is the server's key ring.

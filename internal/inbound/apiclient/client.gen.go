@@ -1018,7 +1018,7 @@ type ClientInterface interface {
 
 	// Metrics Prometheus metrics
 	//
-	// Prometheus text exposition format (OpenMetrics when the scraper asks for it).
+	// Prometheus text exposition format (OpenMetrics when the scraper asks for it). Not served on the API's listener (`404`) when RELAY_METRICS_ADDR gives the metrics a listener of their own.
 	//
 	// Corresponds with GET /metrics (the `Metrics` operationId).
 	Metrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1334,7 +1334,7 @@ func (c *Client) Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // Metrics Prometheus metrics
 //
-// Prometheus text exposition format (OpenMetrics when the scraper asks for it).
+// Prometheus text exposition format (OpenMetrics when the scraper asks for it). Not served on the API's listener (`404`) when RELAY_METRICS_ADDR gives the metrics a listener of their own.
 //
 // Corresponds with GET /metrics (the `Metrics` operationId).
 func (c *Client) Metrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2643,7 +2643,7 @@ type ClientWithResponsesInterface interface {
 
 	// MetricsWithResponse Prometheus metrics
 	//
-	// Prometheus text exposition format (OpenMetrics when the scraper asks for it).
+	// Prometheus text exposition format (OpenMetrics when the scraper asks for it). Not served on the API's listener (`404`) when RELAY_METRICS_ADDR gives the metrics a listener of their own.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3582,6 +3582,13 @@ func (r HealthzResponse) ContentType() string {
 type MetricsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r MetricsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
 }
 
 // GetBody returns the raw response body bytes
@@ -4558,7 +4565,7 @@ func (c *ClientWithResponses) HealthzWithResponse(ctx context.Context, reqEditor
 
 // MetricsWithResponse Prometheus metrics
 //
-// Prometheus text exposition format (OpenMetrics when the scraper asks for it).
+// Prometheus text exposition format (OpenMetrics when the scraper asks for it). Not served on the API's listener (`404`) when RELAY_METRICS_ADDR gives the metrics a listener of their own.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5489,6 +5496,16 @@ func ParseMetricsResponse(rsp *http.Response) (*MetricsResponse, error) {
 	response := &MetricsResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
 	}
 
 	return response, nil
