@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -87,13 +88,15 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case errors.As(err, &fe):
 		p = fiberProblem(fe)
 	case errors.As(err, &pe):
-		s.log.Error("panic serving a request; answered 500", "path", c.Path(), "method", c.Method(),
+		// Copies: a log handler may keep the record past the request,
+		// and fiber's strings share buffers fasthttp reuses.
+		s.log.Error("panic serving a request; answered 500", "path", strings.Clone(c.Path()), "method", strings.Clone(c.Method()),
 			"panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
 		// Whatever the handler had set before it panicked goes.
 		c.Response().Reset()
 		p = problem(fiber.StatusInternalServerError, "internal", "Internal error", "")
 	default:
-		s.log.Error("unhandled error", "path", c.Path(), "method", c.Method(), "err", err)
+		s.log.Error("unhandled error", "path", strings.Clone(c.Path()), "method", strings.Clone(c.Method()), "err", err)
 		p = problem(fiber.StatusInternalServerError, "internal", "Internal error", "")
 	}
 	return writeProblem(c, p)
