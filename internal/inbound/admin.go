@@ -125,7 +125,7 @@ func (s *Server) adminError(c *fiber.Ctx, err error) error {
 	case errors.Is(err, ops.ErrKeyReused):
 		return errValidation([]FieldError{{Field: "Idempotency-Key", Detail: "was used for a different request; use a new key"}})
 	}
-	s.log.Warn("admin request failed", "path", c.Path(), "method", c.Method(), "err", err)
+	s.log.Warn("admin request failed", "path", strings.Clone(c.Path()), "method", strings.Clone(c.Method()), "err", err)
 	return errUnavailable("the database or the event bus is unavailable; retry (a replay with the same Idempotency-Key resumes where it stopped)")
 }
 
@@ -144,7 +144,9 @@ func (s *Server) adminList(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	q, err := ops.ParseQuery(func(k string) string { return c.Query(k) }, s.cfg.Now())
+	// fiber's strings share buffers fasthttp reuses after the request:
+	// what goes to another package is copied, whatever it does with it.
+	q, err := ops.ParseQuery(func(k string) string { return strings.Clone(c.Query(k)) }, s.cfg.Now())
 	if err != nil {
 		return s.adminError(c, err)
 	}
@@ -243,24 +245,25 @@ func (s *Server) adminReplay(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	if len(c.Body()) > maxReplayBody {
+	body := c.Request().Body()
+	if len(body) > maxReplayBody {
 		return errTooLarge(maxReplayBody)
 	}
 	if p := requireJSON(c); p != nil {
 		return p
 	}
-	if _, p := decodeObject(c.Body()); p != nil {
+	if _, p := decodeObject(body); p != nil {
 		return p
 	}
 	var req ops.ReplayRequest
-	if err := json.Unmarshal(c.Body(), &req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			return errValidation([]FieldError{{Field: typeErr.Field, Detail: "must not be a JSON " + typeErr.Value}})
 		}
 		return errValidation([]FieldError{{Field: "filter.state", Detail: err.Error()}})
 	}
-	meta := ops.ReplayMeta{Actor: c.Get("X-Relay-Actor"), IdempotencyKey: c.Get("Idempotency-Key")}
+	meta := ops.ReplayMeta{Actor: strings.Clone(c.Get("X-Relay-Actor")), IdempotencyKey: strings.Clone(c.Get("Idempotency-Key"))}
 	res, err := a.Replay(c.UserContext(), req, meta)
 	if err != nil {
 		return s.adminError(c, err)
@@ -298,7 +301,7 @@ func (s *Server) adminResume(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	res, err := a.ResumeVendor(c.UserContext(), c.Params("vendor"))
+	res, err := a.ResumeVendor(c.UserContext(), strings.Clone(c.Params("vendor")))
 	if err != nil {
 		return s.adminError(c, err)
 	}

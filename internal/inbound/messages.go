@@ -138,17 +138,20 @@ func (s *Server) postMessage(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	if len(c.Body()) > MaxSingleBody {
+	if len(c.Request().Body()) > MaxSingleBody {
 		return errTooLarge(MaxSingleBody)
 	}
 	if p := requireJSON(c); p != nil {
 		return p
 	}
-	m, p := DecodeMessage(c.Body(), svc.ReportVendors())
+	m, p := DecodeMessage(c.Request().Body(), svc.ReportVendors())
 	if p != nil {
 		return p
 	}
 	m.APIKey, _ = c.Locals(localKeyName).(string)
+	if p := s.limiter.allow(m.APIKey, 1, s.cfg.Now()); p != nil {
+		return p
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
 	defer cancel()
 	fresh, err := svc.TrackMessages(ctx, []store.NewMessage{m})
@@ -176,7 +179,7 @@ func (s *Server) postMessageBatch(c *fiber.Ctx) error {
 	if p := requireJSON(c); p != nil {
 		return p
 	}
-	obj, p := decodeObject(c.Body())
+	obj, p := decodeObject(c.Request().Body())
 	if p != nil {
 		return p
 	}
@@ -184,8 +187,11 @@ func (s *Server) postMessageBatch(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	vendors := svc.ReportVendors()
 	key, _ := c.Locals(localKeyName).(string)
+	if p := s.limiter.allow(key, len(items), s.cfg.Now()); p != nil {
+		return p
+	}
+	vendors := svc.ReportVendors()
 	out := make([]trackedItem, len(items))
 	var valid []store.NewMessage
 	var at []int
@@ -246,6 +252,9 @@ func MessageViewOf(m store.Message) MessageView {
 func (s *Server) getMessage(c *fiber.Ctx) error {
 	svc, p := s.messages()
 	if p != nil {
+		return p
+	}
+	if p := s.spendRead(c); p != nil {
 		return p
 	}
 	id, err := uuid.Parse(c.Params("id"))

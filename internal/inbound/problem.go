@@ -2,7 +2,9 @@ package inbound
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -80,12 +82,21 @@ func errUnavailable(detail string) *Problem {
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	var p *Problem
 	var fe *fiber.Error
+	var pe *panicked
 	switch {
 	case errors.As(err, &p):
 	case errors.As(err, &fe):
 		p = fiberProblem(fe)
+	case errors.As(err, &pe):
+		// Copies: a log handler may keep the record past the request,
+		// and fiber's strings share buffers fasthttp reuses.
+		s.log.Error("panic serving a request; answered 500", "path", strings.Clone(c.Path()), "method", strings.Clone(c.Method()),
+			"panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
+		// Whatever the handler had set before it panicked goes.
+		c.Response().Reset()
+		p = problem(fiber.StatusInternalServerError, "internal", "Internal error", "")
 	default:
-		s.log.Error("unhandled error", "path", c.Path(), "method", c.Method(), "err", err)
+		s.log.Error("unhandled error", "path", strings.Clone(c.Path()), "method", strings.Clone(c.Method()), "err", err)
 		p = problem(fiber.StatusInternalServerError, "internal", "Internal error", "")
 	}
 	return writeProblem(c, p)

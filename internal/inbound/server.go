@@ -11,8 +11,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
+	"net/http"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,7 +59,9 @@ type Config struct {
 	// KeySource, when set, adds the keys stored in PostgreSQL; RunKeyReload
 	// keeps them current.
 	KeySource KeySource
-	// RateLimit is each key's ingest rate in events per second; 0 is off.
+	// RateLimit is each key's rate on /v1 in events per second, 0 is off:
+	// an event or a tracked message counts 1, a batch its length, a read
+	// (GET) 1.
 	RateLimit float64
 	// SignedKeys are the keys (name -> secret) whose requests must carry a
 	// valid Relay-Signature.
@@ -87,6 +92,10 @@ type Config struct {
 	// client sending slowly (slowloris) cannot hold a connection; default
 	// 10s.
 	ReadTimeout time.Duration
+	// MetricsElsewhere leaves /metrics out of the API (404 there): the
+	// process serves MetricsHandler on a listener of its own
+	// (RELAY_METRICS_ADDR), out of the API clients' reach.
+	MetricsElsewhere bool
 	// Ready checks, by name, for /readyz.
 	Ready   map[string]Check
 	Logger  *slog.Logger
@@ -113,6 +122,9 @@ type Server struct {
 	log         *slog.Logger
 	m           *metrics.Metrics
 	tracer      trace.Tracer // nil: tracing off
+	// handlerRoutes are the paths of the routes that answer, as opposed
+	// to the middleware that runs before them.
+	handlerRoutes map[string]bool
 }
 
 // New builds the API. events may be nil for an ingest-only process without
@@ -180,6 +192,10 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 		return fasthttp.RequestConfig{}
 	}
 	s.routes()
+	s.handlerRoutes = map[string]bool{}
+	for _, r := range s.app.GetRoutes(true) {
+		s.handlerRoutes[r.Path] = true
+	}
 	return s
 }
 
@@ -228,15 +244,21 @@ func (s *Server) beyondWindow(reg Registration, now time.Time) bool {
 
 func (s *Server) routes() {
 	s.app.Use(s.observe)
+	if s.tracer != nil {
+		// Before every check, so that refusals are traced too.
+		s.app.Use("/v1", s.traceRequest)
+	}
+	s.app.Use(refuseEncoded)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
-	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{})))
-	s.app.Get("/openapi.json", s.openAPI)
-	v1 := s.app.Group("/v1", s.requireKey)
-	if s.tracer != nil {
-		// Before the key check, so that refusals are traced too.
-		v1 = s.app.Group("/v1", s.traceRequest, s.requireKey)
+	if !s.cfg.MetricsElsewhere {
+		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{})))
 	}
+	s.app.Get("/openapi.json", s.openAPI)
+	// One group: each Group call adds its handlers to the chain again, and
+	// a second key check would refuse the first one's signature as a
+	// replay.
+	v1 := s.app.Group("/v1", s.requireKey)
 	v1.Post("/registrations", s.postRegistration)
 	v1.Post("/registrations/batch", s.postBatch)
 	v1.Get("/registrations/:id", s.getRegistration)
@@ -245,6 +267,15 @@ func (s *Server) routes() {
 	admin := s.app.Group("/admin/v1", s.requireAdmin)
 	s.adminRoutes(admin)
 	s.balanceRoutes(admin)
+}
+
+// MetricsHandler serves GET /metrics, m in Prometheus's text format, and
+// 404 on any other path: the handler of a metrics listener apart from the
+// API's (Config.MetricsElsewhere). It never reads a request body.
+func MetricsHandler(m *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
 }
 
 // Keys is the server's key ring.
@@ -260,10 +291,12 @@ func (s *Server) RunKeyReload(ctx context.Context, interval time.Duration) {
 }
 
 // observe records request counts and latency by route template, never by
-// raw path (ids would explode the label set).
+// raw path (ids would explode the label set). It is the outermost
+// handler, and recovers a panic in any other (next): the panic is answered
+// 500 and counted, and the process serves on.
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
-	err := c.Next()
+	err := next(c)
 	if err != nil {
 		if herr := s.app.ErrorHandler(c, err); herr != nil {
 			return herr
@@ -278,6 +311,25 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	return nil
 }
 
+// panicked is a panic in a handler, as an error for the error handler.
+type panicked struct {
+	value any
+	stack []byte
+}
+
+func (p *panicked) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+
+// next runs the rest of c's chain and returns a panic in it as a
+// *panicked: fasthttp does not recover one, so it would end the process.
+func next(c *fiber.Ctx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicked{value: v, stack: debug.Stack()}
+		}
+	}()
+	return c.Next()
+}
+
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
@@ -286,7 +338,10 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	for _, name := range sortedKeys(s.cfg.Ready) {
 		if err := s.cfg.Ready[name](ctx); err != nil {
 			ok = false
-			result[name] = err.Error()
+			// The cause stays in the log: a driver's error names hosts,
+			// users and databases, and /readyz needs no credentials.
+			s.log.Warn("readiness check failed", "check", name, "err", err)
+			result[name] = "unavailable"
 		} else {
 			result[name] = "ok"
 		}
@@ -302,16 +357,27 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ready", "checks": result})
 }
 
-// requireJSON answers 415 unless the body is declared JSON and sent
-// uncompressed: inflating would bypass the body limits (a few hundred
-// compressed bytes can inflate to gigabytes), and handlers read the raw
-// body, never fiber's inflating Ctx.Body.
-func requireJSON(c *fiber.Ctx) *Problem {
-	if ce := c.Get(fiber.HeaderContentEncoding); ce != "" && !strings.EqualFold(ce, "identity") {
-		p := errUnsupportedMedia(c.Get(fiber.HeaderContentType))
-		p.Detail = "Content-Encoding " + truncate(ce, 30) + " is not supported: send the body uncompressed"
-		return p
+// refuseEncoded answers 415 to a request declaring any Content-Encoding
+// but identity, on every route and before anything reads the body:
+// inflating would bypass the body limits (a few hundred bytes of nested
+// gzip inflate to gigabytes). Every coding of every Content-Encoding
+// header counts, as fiber's inflating Ctx.Body would decode them; handlers
+// read the raw body, Request().Body, all the same.
+func refuseEncoded(c *fiber.Ctx) error {
+	for _, v := range c.Request().Header.PeekAll(fiber.HeaderContentEncoding) {
+		for coding := range bytes.SplitSeq(v, []byte(",")) {
+			if coding = bytes.TrimSpace(coding); len(coding) > 0 && !bytes.EqualFold(coding, []byte("identity")) {
+				p := errUnsupportedMedia("")
+				p.Detail = "Content-Encoding " + truncate(string(v), 30) + " is not supported: send the body uncompressed"
+				return p
+			}
+		}
 	}
+	return c.Next()
+}
+
+// requireJSON answers 415 unless the body is declared JSON.
+func requireJSON(c *fiber.Ctx) *Problem {
 	ct := c.Get(fiber.HeaderContentType)
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != fiber.MIMEApplicationJSON && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
@@ -629,7 +695,17 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
+// spendRead takes one event's worth of the request's key's rate for a
+// read: a leaked key must not have relay query without bound.
+func (s *Server) spendRead(c *fiber.Ctx) *Problem {
+	key, _ := c.Locals(localKeyName).(string)
+	return s.limiter.allow(key, 1, s.cfg.Now())
+}
+
 func (s *Server) getRegistration(c *fiber.Ctx) error {
+	if p := s.spendRead(c); p != nil {
+		return p
+	}
 	id, err := uuid.Parse(c.Params("id"))
 	if err != nil {
 		return problem(fiber.StatusNotFound, "not-found", "Not found", "event ids are UUIDs")

@@ -43,15 +43,15 @@ type signatures struct {
 	secrets map[string]string // key name -> secret, for keys that sign
 
 	mu   sync.Mutex
-	seen map[string]time.Time // signature -> expiry
-	next time.Time            // next sweep of expired entries
+	seen map[[sha256.Size]byte]time.Time // MAC -> expiry
+	next time.Time                       // next sweep of expired entries
 }
 
 func newSignatures(secrets map[string]string) *signatures {
 	if len(secrets) == 0 {
 		return nil
 	}
-	return &signatures{secrets: secrets, seen: map[string]time.Time{}}
+	return &signatures{secrets: secrets, seen: map[[sha256.Size]byte]time.Time{}}
 }
 
 func (s *signatures) verify(c *fiber.Ctx, key string, now time.Time) *Problem {
@@ -84,17 +84,24 @@ func (s *signatures) verify(c *fiber.Ctx, key string, now time.Time) *Problem {
 	if at.Before(now.Add(-SignatureTolerance)) || at.After(now.Add(SignatureTolerance)) {
 		return errUnauthorized(SignatureHeader + " time is more than 5 minutes from ours (check the client clock)")
 	}
+	// The raw body: Ctx.Body would inflate a Content-Encoding (refused
+	// before this runs, by refuseEncoded).
 	got, err := hex.DecodeString(v1)
-	if err != nil || !hmac.Equal(got, mac(secret, ts, c.Body())) {
+	if err != nil || !hmac.Equal(got, mac(secret, ts, c.Request().Body())) {
 		return errUnauthorized(SignatureHeader + " does not match the body")
 	}
-	if s.replayed(v1, now) {
+	// Remembered by the MAC's bytes, not its text: hex in another case is
+	// the same signature, and fiber's header strings share buffers that
+	// fasthttp reuses for later requests, which would rewrite a stored key.
+	var sum [sha256.Size]byte
+	copy(sum[:], got)
+	if s.replayed(sum, now) {
 		return errUnauthorized(SignatureHeader + " was used before: sign each request anew")
 	}
 	return nil
 }
 
-func (s *signatures) replayed(sig string, now time.Time) bool {
+func (s *signatures) replayed(sig [sha256.Size]byte, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now.After(s.next) {

@@ -24,7 +24,8 @@ func (s *Server) traceRequest(c *fiber.Ctx) error {
 	ctx, span := s.tracer.Start(ctx, "/v1", trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
 	c.SetUserContext(ctx)
-	err := c.Next()
+	// A panic is answered here, so that the span has its 500.
+	err := next(c)
 	if err != nil {
 		err = s.app.ErrorHandler(c, err)
 	}
@@ -34,15 +35,21 @@ func (s *Server) traceRequest(c *fiber.Ctx) error {
 		// fiber's strings point into buffers reused after the request:
 		// the span outlives it in the exporter's queue, so it gets copies.
 		method := strings.Clone(c.Method())
-		// The route template, never the raw path, names the span: ids
-		// would make every name unique.
-		span.SetName(method + " " + c.Route().Path)
 		status := c.Response().StatusCode()
 		span.SetAttributes(
 			attribute.String("http.request.method", method),
-			attribute.String("http.route", c.Route().Path),
 			attribute.String("url.path", strings.Clone(c.Path())),
 			attribute.Int("http.response.status_code", status))
+		// The route template, never the raw path, names the span: ids
+		// would make every name unique. A request refused before any
+		// route took it (a middleware's route is current) has none: the
+		// method alone names it.
+		if route := c.Route().Path; s.handlerRoutes[route] {
+			span.SetName(method + " " + route)
+			span.SetAttributes(attribute.String("http.route", route))
+		} else {
+			span.SetName(method)
+		}
 		if err != nil {
 			span.RecordError(err)
 		}

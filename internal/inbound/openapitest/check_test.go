@@ -51,6 +51,8 @@ func TestCheckCatchesDrift(t *testing.T) {
 		{"unknown route 200", "GET", "/v2/nothing", "", "", 200, jsonCT, `{}`, false},
 		{"other method 405", "DELETE", "/v1/registrations", "Bearer k", "", 405, problemCT, problemOf(405), true},
 		{"headers too large on any route", "POST", "/v1/registrations", "Bearer k", "", 431, problemCT, problemOf(431), true},
+		{"internal error on any route", "GET", "/healthz", "", "", 500, problemCT, problemOf(500), true},
+		{"internal error as plain JSON", "GET", "/healthz", "", "", 500, jsonCT, `{}`, false},
 		{"trailing slash routed as fiber does", "GET", "/healthz/", "", "", 200, jsonCT, `{"status":"ok"}`, true},
 		{"trends as documented", "GET", "/admin/v1/trends?minutes=2", "Bearer a", "", 200, jsonCT,
 			`{"bucket_seconds":60,"from":"2026-12-01T10:00:00Z","to":"2026-12-01T10:02:00Z","points":[` +
@@ -92,5 +94,40 @@ func BenchmarkCheck(b *testing.B) {
 		if err := v.Check(req, []byte(eventJSON), 202, jsonCT, []byte(acceptedJSON)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCheckEncodingRefusedAnywhere: a 415 is an answer of any path when
+// the request declared a Content-Encoding, and of no path otherwise
+// unless the operation lists it.
+func TestCheckEncodingRefusedAnywhere(t *testing.T) {
+	t.Parallel()
+	v := openapitest.Relay(t)
+	for _, c := range []struct {
+		name, method, path, encoding string
+		ok                           bool
+	}{
+		{"gzip to a GET", "GET", "/healthz", "gzip", true},
+		{"gzip to an unknown route", "POST", "/v2/nothing", "gzip", true},
+		{"identity, gzip to an admin GET", "GET", "/admin/v1/stats", "identity, gzip", true},
+		{"no encoding to a GET", "GET", "/healthz", "", false},
+		{"identity to a GET", "GET", "/healthz", "identity", false},
+		{"no encoding to an unknown route", "POST", "/v2/nothing", "", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			req := httptest.NewRequest(c.method, c.path, nil)
+			req.Header.Set("Authorization", "Bearer a")
+			if c.encoding != "" {
+				req.Header.Set("Content-Encoding", c.encoding)
+			}
+			err := v.Check(req, nil, 415, problemCT, []byte(problemOf(415)))
+			if c.ok && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !c.ok && err == nil {
+				t.Error("accepted a 415 the document does not describe")
+			}
+		})
 	}
 }

@@ -89,12 +89,21 @@ func (v *Validator) Check(req *http.Request, reqBody []byte, status int, header 
 		// then be a problem: 404 (no route), 405 (another method of a
 		// documented path), or 401 (a group's authentication runs before
 		// fiber finds that nothing matches).
-		return v.checkProblem(req, status, header, respBody, []int{http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusUnauthorized})
+		allowed := []int{http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusUnauthorized, http.StatusInternalServerError}
+		if encoded(req) {
+			allowed = append(allowed, http.StatusUnsupportedMediaType)
+		}
+		return v.checkProblem(req, status, header, respBody, allowed)
 	}
-	switch status {
-	case http.StatusRequestTimeout, http.StatusRequestHeaderFieldsTooLarge:
-		// Answered by the HTTP server before routing, on any path
-		// (info.description and components.responses say so).
+	switch {
+	case status == http.StatusRequestTimeout, status == http.StatusRequestHeaderFieldsTooLarge,
+		status == http.StatusInternalServerError:
+		// Answered by the HTTP server before routing, or for a bug, on
+		// any path (info.description and components.responses say so).
+		return v.checkProblem(req, status, header, respBody, []int{status})
+	case status == http.StatusUnsupportedMediaType && encoded(req):
+		// A Content-Encoding is refused on any path, before the route's
+		// own checks (info.description says so).
 		return v.checkProblem(req, status, header, respBody, []int{status})
 	}
 	reqInput := &openapi3filter.RequestValidationInput{
@@ -167,6 +176,19 @@ func (v *Validator) checkProblem(req *http.Request, status int, header http.Head
 		return fmt.Errorf("answer %d to %s %s is not a Problem: %w; body %s", status, req.Method, req.URL.RequestURI(), err, clip(body))
 	}
 	return nil
+}
+
+// encoded reports whether req declares a Content-Encoding other than
+// identity, which relay refuses 415 on any path.
+func encoded(req *http.Request) bool {
+	for _, v := range req.Header.Values("Content-Encoding") {
+		for coding := range strings.SplitSeq(v, ",") {
+			if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // bearerPresent checks the shape of the credential the security scheme
