@@ -20,8 +20,8 @@ import (
 )
 
 // TestMetricsListener: with RELAY_METRICS_ADDR, /metrics is served on a
-// listener of its own (plain HTTP, Prometheus text), which stops with the
-// rest of the process.
+// listener of its own (plain HTTP, Prometheus text), and no longer on the
+// API's; it stops with the rest of the process.
 func TestMetricsListener(t *testing.T) {
 	t.Parallel()
 	r := startRelay(t, liasmarttest.Options{}, func(c *config.Config) { c.MetricsAddr = "127.0.0.1:0" })
@@ -58,6 +58,12 @@ func TestMetricsListener(t *testing.T) {
 	}
 	if code, _, _ := get("/v1/registrations"); code != 404 {
 		t.Errorf("the metrics listener answers the API's routes: %d", code)
+	}
+	// Balances and pause states are for the scraper alone.
+	if resp, err := client.Get(r.url + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != 404 {
+		t.Errorf("GET /metrics on RELAY_HTTP_ADDR with RELAY_METRICS_ADDR set: %d, want 404", resp.StatusCode)
 	}
 
 	r.stop()

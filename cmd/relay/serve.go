@@ -17,7 +17,6 @@ import (
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
 	"relay/internal/bus"
@@ -166,7 +165,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Connected: m.Bus.Connected,
 			Logger:    m.Logger,
 			Metrics:   m.Metrics,
-			// TODO(lead): set inbound.Config metrics-elsewhere flag
+			// With RELAY_METRICS_ADDR the API listener shows no vendor
+			// balances or pause states to whoever can reach it.
+			MetricsElsewhere: cfg.MetricsAddr != "",
 
 			TracerProvider: m.TracerProvider,
 		}, m.Bus.JS, m.Store)
@@ -251,10 +252,8 @@ func (m *Main) openMetrics(addr string) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen on RELAY_METRICS_ADDR=%s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Metrics.Registry, promhttp.HandlerOpts{}))
 	m.metricsSrv = &http.Server{
-		Handler: mux,
+		Handler: inbound.MetricsHandler(m.Metrics),
 		// A scraper sends its request at once; a client that does not
 		// holds a connection for nothing.
 		ReadHeaderTimeout: 10 * time.Second,
