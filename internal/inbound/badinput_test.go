@@ -143,6 +143,7 @@ func badCases() []badCase {
 		// Sizes.
 		{name: "single body over 64 KiB", headOnly: true, body: padded("big", inbound.MaxSingleBody+1), want: 413},
 		{name: "single body of exactly 64 KiB accepted", body: padded("big-ok", inbound.MaxSingleBody), want: 202, accept: "big-ok"},
+		{name: "tracked message body over 64 KiB", headOnly: true, path: "/v1/messages", body: padded("big", inbound.MaxSingleBody+1), want: 413},
 		{name: "batch over 1 MiB", headOnly: true, path: batchP, body: `{"events":[` + event("x") + `],"pad":"` + strings.Repeat("x", inbound.MaxBatchBody) + `"}`, want: 413},
 
 		// Batch envelope.

@@ -182,11 +182,11 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 		JSONEncoder:           json.Marshal,
 		JSONDecoder:           json.Unmarshal,
 	})
-	// The single-event route's 64 KiB limit applies while the body is
+	// The single-item routes' 64 KiB limit applies while the body is
 	// read, as the app-wide 1 MiB one does: a larger body is answered 413
 	// from its Content-Length, without reading the rest.
 	s.app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-		if isSingleIngest(h.Method(), h.RequestURI()) {
+		if isSingleItem(h.Method(), h.RequestURI()) {
 			return fasthttp.RequestConfig{MaxRequestBodySize: MaxSingleBody}
 		}
 		return fasthttp.RequestConfig{}
@@ -199,9 +199,9 @@ func New(cfg Config, pub Publisher, events Events) *Server {
 	return s
 }
 
-// isSingleIngest matches what fiber routes to postRegistration: case- and
-// trailing-slash-insensitive, query ignored.
-func isSingleIngest(method, uri []byte) bool {
+// isSingleItem matches what fiber routes to postRegistration and
+// postMessage: case- and trailing-slash-insensitive, query ignored.
+func isSingleItem(method, uri []byte) bool {
 	if string(method) != fiber.MethodPost {
 		return false
 	}
@@ -209,7 +209,7 @@ func isSingleIngest(method, uri []byte) bool {
 		uri = uri[:i]
 	}
 	uri = bytes.TrimSuffix(uri, []byte("/"))
-	return bytes.EqualFold(uri, []byte("/v1/registrations"))
+	return bytes.EqualFold(uri, []byte("/v1/registrations")) || bytes.EqualFold(uri, []byte("/v1/messages"))
 }
 
 // App exposes the fiber app (for Listen and for tests' app.Test).
@@ -252,7 +252,7 @@ func (s *Server) routes() {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
 	if !s.cfg.MetricsElsewhere {
-		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{})))
+		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, metricsOpts)))
 	}
 	s.app.Get("/openapi.json", s.openAPI)
 	// One group: each Group call adds its handlers to the chain again, and
@@ -274,9 +274,13 @@ func (s *Server) routes() {
 // API's (Config.MetricsElsewhere). It never reads a request body.
 func MetricsHandler(m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, metricsOpts))
 	return mux
 }
+
+// metricsOpts answers a scraper that asks for OpenMetrics in it, as the
+// OpenAPI document promises; the text format stays the default.
+var metricsOpts = promhttp.HandlerOpts{EnableOpenMetrics: true}
 
 // Keys is the server's key ring.
 func (s *Server) Keys() *KeyRing { return s.keys }
