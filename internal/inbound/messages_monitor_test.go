@@ -117,8 +117,8 @@ func TestTrackMessageValidation(t *testing.T) {
 	checkProblem(t, resp, raw, http.StatusUnsupportedMediaType, "")
 	resp, raw = e.do(t, http.MethodPost, "/v1/messages", []byte(`{}`), map[string]string{"Content-Type": "application/json"})
 	checkProblem(t, resp, raw, http.StatusUnauthorized, "")
-	resp, raw = e.post(t, "/v1/messages", []byte(`{"vendor":"laaffic","message_id":"`+strings.Repeat("x", 70<<10)+`"}`))
-	checkProblem(t, resp, raw, http.StatusRequestEntityTooLarge, "")
+	// A body over 64 KiB is refused 413 while it is read, over TCP
+	// (TestBadInput): app.Test sees the read's error instead.
 	// With an app_id given, no default is needed.
 	resp, raw = e.post(t, "/v1/messages", []byte(`{"vendor":"laaffic","message_id":"1","app_id":"a"}`))
 	if resp.StatusCode != http.StatusAccepted {
