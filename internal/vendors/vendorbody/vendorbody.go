@@ -41,12 +41,6 @@ func Read(r io.Reader, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// Prefix reads at most limit bytes of r and ignores the rest: for bodies
-// read only to quote their start in an error (a non-2xx page).
-func Prefix(r io.Reader, limit int64) ([]byte, error) {
-	return io.ReadAll(io.LimitReader(r, limit))
-}
-
 // SnippetLen is the bound on vendor text kept in errors, in bytes before
 // the ellipsis that marks a cut.
 const SnippetLen = 200
