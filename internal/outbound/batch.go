@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -38,6 +40,26 @@ type item struct {
 	ctx  context.Context
 }
 
+// errPanic is wrapped by the error of a vendor call whose client panicked.
+var errPanic = errors.New("panic")
+
+// panicText bounds a panic's value for an error text: it can be anything.
+func panicText(v any) string { return fmt.Sprintf("%.200v", v) }
+
+// processGuarded is process, with a panic contained to its batch: logged
+// with its stack, the batch abandoned as a crash would abandon it (its
+// messages come back after AckWait, its claims run out), the worker going
+// on with the next batch.
+func (w *Worker) processGuarded(ctx context.Context, msgs []jetstream.Msg) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.log.Error("panic while processing a batch; its messages come back after AckWait",
+				"err", panicText(v), "batch", len(msgs), "stack", string(debug.Stack()))
+		}
+	}()
+	w.process(ctx, msgs)
+}
+
 // process handles one batch: claim its events in PostgreSQL, call the
 // vendor for those it holds, decide, record everything in one transaction,
 // announce the outcomes, then ack or nak the messages.
@@ -61,6 +83,9 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 	claimed, err := retryStore(ctx, w, func(ctx context.Context) ([]store.Claimed, error) {
 		return w.store.ClaimEvents(inSpanOf(ctx, batchSpan), token, w.cfg.Lease, newEvents)
 	})
+	if errors.Is(err, store.ErrInvalidData) {
+		claimed, order, err = w.claimEach(ctx, batchSpan, token, items, order)
+	}
 	if err != nil {
 		w.log.Error("claiming events; batch left for redelivery", "err", err, "batch", len(msgs))
 		return
@@ -201,6 +226,38 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 	}
 }
 
+// claimEach claims a batch's events one at a time, once PostgreSQL has
+// refused the batch's claim for a value one of them carries (ingest never
+// publishes such an event; something else wrote to the subject). An event
+// refused alone can never be recorded: its messages are terminated, and
+// the others go on. It returns the claims and the events kept, in order.
+func (w *Worker) claimEach(ctx context.Context, span trace.Span, token uuid.UUID, items map[uuid.UUID]*item, order []uuid.UUID) ([]store.Claimed, []uuid.UUID, error) {
+	var claimed []store.Claimed
+	kept := make([]uuid.UUID, 0, len(order))
+	for _, id := range order {
+		it := items[id]
+		c, err := retryStore(ctx, w, func(ctx context.Context) ([]store.Claimed, error) {
+			return w.store.ClaimEvents(inSpanOf(ctx, span), token, w.cfg.Lease, []store.NewEvent{it.newEvent(id)})
+		})
+		if errors.Is(err, store.ErrInvalidData) {
+			w.log.Error("registration refused by PostgreSQL; terminated", "event_id", id, "err", err)
+			for _, m := range it.msgs {
+				_ = m.Term()
+			}
+			if it.span != nil {
+				it.span.End()
+			}
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		claimed = append(claimed, c...)
+		kept = append(kept, id)
+	}
+	return claimed, kept, nil
+}
+
 // settle decides how an event's messages end from its row as committed.
 // PostgreSQL owns what is not final: a paused event's message is acked
 // (a resume or the reconciler re-drives it), a retrying one comes back
@@ -233,7 +290,7 @@ func (w *Worker) callVendor(ctx context.Context, it *item) {
 	it.call.started = w.cfg.Now()
 	ctx, span := w.traceCall(ctx, it)
 	t0 := time.Now()
-	it.call.res, it.call.err = c.Confirm(ctx, it.reg.MessageID)
+	it.call.res, it.call.err = w.confirm(ctx, c, it)
 	it.call.duration = time.Since(t0)
 	it.call.done = time.Now()
 	endCall(span, it.call)
@@ -244,13 +301,31 @@ func (w *Worker) callVendor(ctx context.Context, it *item) {
 	w.m.VendorCalls.WithLabelValues(it.reg.Vendor, label).Observe(it.call.duration.Seconds())
 }
 
+// confirm calls the vendor's client. A panic in it fails this call alone,
+// as a transient failure ("panic: ..."), logged with its stack; the other
+// calls of the batch go on.
+func (w *Worker) confirm(ctx context.Context, c Confirmer, it *item) (res liasmart.Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = liasmart.Result{}, fmt.Errorf("%w: %s", errPanic, panicText(v))
+			w.log.Error("vendor client panicked; the call counts as a transient failure",
+				"vendor", it.reg.Vendor, "event_id", it.event.ID, "err", err, "stack", string(debug.Stack()))
+		}
+	}()
+	return c.Confirm(ctx, it.reg.MessageID)
+}
+
 func errorClass(err error) string {
 	var httpErr *liasmart.HTTPError
 	switch {
+	case errors.Is(err, errPanic):
+		return "panic"
 	case errors.As(err, &httpErr):
 		return "http_" + strconv.Itoa(httpErr.StatusCode)
 	case errors.Is(err, liasmart.ErrTimeout):
 		return "timeout"
+	case errors.Is(err, liasmart.ErrTooLarge):
+		return "too_large"
 	case errors.Is(err, liasmart.ErrBadResponse):
 		return "bad_response"
 	default:

@@ -195,7 +195,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			for b := range batches {
 				// Batches already taken are finished even while shutting
 				// down: their vendor calls may have been made.
-				w.process(batchCtx, b)
+				w.processGuarded(batchCtx, b)
 			}
 		}()
 	}
@@ -342,7 +342,8 @@ func (w *Worker) keepAliveLoop(ctx context.Context) {
 // retryStore runs f until it succeeds or ctx ends, riding out a PostgreSQL
 // restart while keepAliveLoop holds the batch's messages. It gives up
 // after five minutes: by then the claims have run out and the messages
-// are better redelivered to a healthier replica.
+// are better redelivered to a healthier replica. An error that the same
+// call meets again (see mayClear) is returned at once.
 func retryStore[T any](ctx context.Context, w *Worker, f func(context.Context) (T, error)) (T, error) {
 	deadline := time.Now().Add(5 * time.Minute)
 	wait := 100 * time.Millisecond
@@ -350,7 +351,7 @@ func retryStore[T any](ctx context.Context, w *Worker, f func(context.Context) (
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		v, err := f(cctx)
 		cancel()
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+		if err == nil || !mayClear(err) || time.Now().After(deadline) || ctx.Err() != nil {
 			return v, err
 		}
 		w.log.Warn("postgres unavailable; retrying", "err", err, "in", wait)
@@ -361,4 +362,13 @@ func retryStore[T any](ctx context.Context, w *Worker, f func(context.Context) (
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// mayClear reports whether a store error may clear if the same call is
+// made again. A value PostgreSQL refuses is refused again: retrying it
+// would hold the batch, and every event in it, for nothing. Errors the
+// store does not classify are retried (bounded by retryStore's deadline):
+// a restarting server fails in more ways than anyone lists.
+func mayClear(err error) bool {
+	return !errors.Is(err, store.ErrInvalidData) && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound)
 }

@@ -29,6 +29,7 @@ type bundle struct {
 	consumer jetstream.Consumer
 	fake     *liasmarttest.Fake
 	client   *liasmart.Client
+	fakeURL  string
 
 	mu       sync.Mutex
 	outcomes map[string]string // message_id -> outcome subject
@@ -55,7 +56,7 @@ func setup(t *testing.T, fakeOpts liasmarttest.Options, ackWait time.Duration) *
 		t.Fatal(err)
 	}
 	fake, srv := liasmarttest.NewServer(t, fakeOpts)
-	bd := &bundle{st: st, bus: b, consumer: consumer, fake: fake, outcomes: map[string]string{},
+	bd := &bundle{st: st, bus: b, consumer: consumer, fake: fake, outcomes: map[string]string{}, fakeURL: srv.URL,
 		client: liasmart.New(liasmart.Config{BaseURL: srv.URL, APIID: "id", APIPassword: "pw", Timeout: time.Second})}
 	sub, err := b.Conn.Subscribe("relay.>", func(m *nats.Msg) {
 		bd.mu.Lock()

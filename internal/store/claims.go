@@ -228,7 +228,18 @@ func (s *Store) RecordResults(ctx context.Context, results []Result) ([]Event, e
 // generation (a replay reset the event meanwhile), or for an event whose
 // claim another batch took over, records its call and, if it is a
 // success, its state; nothing else.
+//
+// Text that PostgreSQL cannot hold (NUL, invalid UTF-8) is made valid
+// first. Should a row be refused all the same (a data error), the batch is
+// recorded again with that row's vendor text replaced by a note naming the
+// SQLSTATE: the row keeps its attempt and its state, and the rest of the
+// batch commits. A data error returned wraps ErrInvalidData and will not
+// clear on its own.
 func (s *Store) RecordBatch(ctx context.Context, b Batch) (BatchOutcome, error) {
+	return s.recordIsolating(ctx, cleanBatch(b))
+}
+
+func (s *Store) recordBatch(ctx context.Context, b Batch) (BatchOutcome, error) {
 	if len(b.Results) == 0 && len(b.Release) == 0 && len(b.Vendors) == 0 {
 		return BatchOutcome{}, nil
 	}
@@ -489,9 +500,6 @@ func insertAttempts(ctx context.Context, tx pgx.Tx, results []Result) (map[uuid.
 		c := results[i].Call
 		if c == nil {
 			continue
-		}
-		if c.CallID == uuid.Nil {
-			c.CallID = uuid.New()
 		}
 		callIDs = append(callIDs, c.CallID)
 		eventIDs = append(eventIDs, c.EventID)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -215,8 +216,11 @@ func rawUUIDs(ids []uuid.UUID) [][16]byte {
 	return out
 }
 
+// int32Ptr converts for an integer column. A value no integer column
+// holds (a vendor's code of eleven digits) is stored as NULL, unknown,
+// rather than wrapped around into a wrong number.
 func int32Ptr(p *int) *int32 {
-	if p == nil {
+	if p == nil || *p < math.MinInt32 || *p > math.MaxInt32 {
 		return nil
 	}
 	v := int32(*p)

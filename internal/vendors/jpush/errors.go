@@ -43,7 +43,8 @@ type APIError struct {
 	HTTPStatus int
 	// Code is error.code, 0 when absent.
 	Code int
-	// Message is error.message with any credential removed.
+	// Message is error.message with any credential removed, then made
+	// valid one-line UTF-8 and cut to 200 bytes (see vendorbody).
 	Message string
 }
 

@@ -14,11 +14,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
+
+	"relay/internal/vendors/vendorbody"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -51,7 +51,8 @@ type Config struct {
 	// AppKey and MasterSecret authenticate the application balance query.
 	AppKey       string
 	MasterSecret string
-	// HTTPClient defaults to a client that does not follow redirects.
+	// HTTPClient defaults to http.DefaultClient's settings; either way the
+	// client uses a copy that follows no redirect.
 	HTTPClient *http.Client
 	// Timeout bounds each call, default DefaultTimeout.
 	Timeout time.Duration
@@ -93,7 +94,7 @@ type Client struct {
 	base    *url.URL
 	baseErr error
 	http    *http.Client
-	redact  *strings.Replacer
+	redact  vendorbody.Redactor
 }
 
 // New returns a client for cfg. It never fails: an invalid BaseURL is
@@ -104,33 +105,24 @@ func New(cfg Config) *Client {
 		cfg.Timeout = DefaultTimeout
 	}
 	base, baseErr := parseBaseURL(cfg.BaseURL)
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{
-			// net/http drops Authorization only across domains, so a
-			// redirect could resend the secret (to plain http, say); and a
-			// balance API that redirects is misconfigured, not answering.
-			// Treat the 3xx as the answer.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+	var hc http.Client
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
 	}
-	// The base64 forms are listed too: an echoed Authorization header
-	// shows the pair encoded, where neither secret appears as such.
-	var pairs []string
-	for _, s := range []string{
-		basicToken(cfg.DevKey, cfg.DevSecret), basicToken(cfg.AppKey, cfg.MasterSecret),
-		cfg.DevSecret, cfg.MasterSecret,
-	} {
-		if s != "" {
-			pairs = append(pairs, s, "[redacted]")
-		}
-	}
+	// net/http drops Authorization only across domains, so a redirect
+	// could resend the secret (to plain http, say); and a balance API that
+	// redirects is misconfigured, not answering. Treat the 3xx as the
+	// answer.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Client{
 		cfg:     cfg,
 		base:    base,
 		baseErr: baseErr,
-		http:    hc,
-		redact:  strings.NewReplacer(pairs...),
+		http:    &hc,
+		// The base64 forms are listed too: an echoed Authorization header
+		// shows the pair encoded, where neither secret appears as such.
+		redact: vendorbody.NewRedactor(basicToken(cfg.DevKey, cfg.DevSecret), basicToken(cfg.AppKey, cfg.MasterSecret),
+			cfg.DevSecret, cfg.MasterSecret),
 	}
 }
 
@@ -193,20 +185,21 @@ func (c *Client) get(ctx context.Context, path, user, secret string, fields [4]s
 		return [4]Quota{}, fmt.Errorf("%s: %w", op, &transportError{err: err, ctxErr: ctx.Err()})
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	body, err := vendorbody.Read(resp.Body, maxBody)
+	if errors.Is(err, vendorbody.ErrTooLarge) {
+		return [4]Quota{}, fmt.Errorf("%s: %w: %w", op, ErrBadResponse, err)
+	}
 	if err != nil {
 		return [4]Quota{}, fmt.Errorf("%s: reading response: %w", op, &transportError{err: err, ctxErr: ctx.Err()})
-	}
-	if len(body) > maxBody {
-		return [4]Quota{}, fmt.Errorf("%s: %w: body exceeds %d bytes", op, ErrBadResponse, maxBody)
 	}
 	q, err := parseBalance(resp.StatusCode, body, fields)
 	if err != nil {
 		var apiErr *APIError
 		if errors.As(err, &apiErr) {
 			// A vendor or a proxy echoing the request must not carry the
-			// secret into logs through our error.
-			apiErr.Message = c.redact.Replace(apiErr.Message)
+			// secret into logs through our error; and its text, whatever
+			// bytes it holds, must be storable.
+			apiErr.Message = c.redact.Text(apiErr.Message, vendorbody.SnippetLen)
 		}
 		return [4]Quota{}, fmt.Errorf("%s: %w", op, err)
 	}

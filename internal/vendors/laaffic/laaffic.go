@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"relay/internal/vendors/signedapi"
+	"relay/internal/vendors/vendorbody"
 )
 
 // DefaultBaseURL is used when Config.BaseURL is empty.
@@ -156,7 +157,8 @@ type ReportItem struct {
 	// when the vendor sent none (messages still sending) or sent text that
 	// is not ISO 8601 with an offset (see RawReceiveTime).
 	ReceiveTime time.Time
-	// RawReceiveTime is "receiveTime" as sent. When it is not empty but
+	// RawReceiveTime is "receiveTime" as sent (made valid one-line UTF-8
+	// and bounded, as RawStatus and Number are). When it is not empty but
 	// ReceiveTime is zero, the vendor's text did not parse: the item is
 	// kept rather than failing the whole report, and callers may store or
 	// show the text.
@@ -166,6 +168,9 @@ type ReportItem struct {
 	// RawStatus is "status" as sent, kept for Unknown statuses.
 	RawStatus string
 }
+
+// maxItemText bounds the texts of a report item kept as sent.
+const maxItemText = 64
 
 // ParseReport decodes a getReport answer. A non-zero status gives the
 // family's typed error; a count that does not parse or an item without
@@ -216,13 +221,16 @@ func ParseReport(body []byte) (Report, error) {
 		// An unparseable time leaves the zero time; RawReceiveTime keeps
 		// the text.
 		at, _ := parseReceiveTime(string(a.ReceiveTime))
+		// The texts kept go to PostgreSQL and to clients: made valid
+		// and bounded, so that one odd item cannot fail the batch that
+		// stores it.
 		r.Items = append(r.Items, ReportItem{
 			MsgID:          string(a.MsgID),
-			Number:         string(a.Number),
+			Number:         vendorbody.Clean(string(a.Number), maxItemText),
 			ReceiveTime:    at,
-			RawReceiveTime: string(a.ReceiveTime),
+			RawReceiveTime: vendorbody.Clean(string(a.ReceiveTime), maxItemText),
 			Status:         ParseDeliveryStatus(string(a.Status)),
-			RawStatus:      string(a.Status),
+			RawStatus:      vendorbody.Clean(string(a.Status), maxItemText),
 		})
 	}
 	return r, nil

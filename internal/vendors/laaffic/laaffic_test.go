@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"relay/internal/vendors/laaffic"
 	"relay/internal/vendors/signedapi"
@@ -287,5 +288,27 @@ func TestDefaultBaseURL(t *testing.T) {
 	want := []string{"https://api.laaffic.com/v3/getBalance", "https://api.laaffic.com/v3/getReport?appId=app&msgIds=1,2"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("requests %q, want %q", got, want)
+	}
+}
+
+// TestParseReportItemTextsAreSafeToStore: the texts an item keeps as sent
+// go to PostgreSQL; a NUL, an invalid byte or a flood of text there must
+// not fail the batch that stores them.
+func TestParseReportItemTextsAreSafeToStore(t *testing.T) {
+	t.Parallel()
+	body := `{"status":"0","reason":"success","success":"1","fail":"0","sending":"0","nofound":"0","array":[` +
+		`{"msgId":"m1","number":"9185\u00006","receiveTime":"` + strings.Repeat("2", 300) + "\xff" + `","status":"x\u0000\ny"}]}`
+	r, err := laaffic.ParseReport([]byte(body))
+	if err != nil || len(r.Items) != 1 {
+		t.Fatalf("ParseReport = %+v, %v", r, err)
+	}
+	it := r.Items[0]
+	for name, s := range map[string]string{"number": it.Number, "receiveTime": it.RawReceiveTime, "status": it.RawStatus} {
+		if !utf8.ValidString(s) || strings.ContainsAny(s, "\x00\n") || len(s) > 64+len("…") {
+			t.Errorf("%s kept as %q: not valid, one-line and bounded", name, s)
+		}
+	}
+	if it.Number != "9185 6" || it.RawStatus != "x y" {
+		t.Errorf("number %q, status %q", it.Number, it.RawStatus)
 	}
 }

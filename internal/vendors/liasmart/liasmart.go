@@ -10,13 +10,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"mime"
 	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"relay/internal/vendors/vendorbody"
 )
 
 // Code is CTrack's ErrorCode.
@@ -72,7 +74,8 @@ type Result struct {
 // HTTPError is a response whose status is not 2xx.
 type HTTPError struct {
 	StatusCode int
-	// Snippet is the start of the body, with credentials removed.
+	// Snippet is the start of the body as vendorbody makes it safe:
+	// credentials removed, then valid UTF-8 on one line, then cut.
 	Snippet string
 	// RetryAfter is the vendor's Retry-After (seconds or an HTTP date),
 	// 0 when it sent none or one that does not parse.
@@ -86,8 +89,17 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("liasmart: HTTP %d: %s", e.StatusCode, e.Snippet)
 }
 
-// ErrBadResponse is wrapped by errors for 2xx bodies without an ErrorCode.
+// ErrBadResponse is wrapped by errors for 2xx bodies without an ErrorCode,
+// and for 2xx HTML pages (a portal or a proxy answering, not CTrack).
 var ErrBadResponse = errors.New("liasmart: response has no ErrorCode")
+
+// ErrTooLarge is wrapped by errors for 2xx bodies over 64 KiB: CTrack's
+// answer is a few dozen bytes, and reading the start of such a body could
+// find a code that is not the answer.
+var ErrTooLarge = vendorbody.ErrTooLarge
+
+// maxBody bounds what is read of an answer.
+const maxBody = 64 << 10
 
 // ErrTimeout is wrapped by errors for calls that exceeded the timeout.
 var ErrTimeout = errors.New("liasmart: timeout")
@@ -103,16 +115,17 @@ type Config struct {
 	// Timeout bounds each call, default 10s.
 	Timeout time.Duration
 	// MaxConns bounds idle connections kept to the vendor, default 256.
-	MaxConns   int
+	MaxConns int
+	// HTTPClient, when set, is copied: the copy follows no redirect.
 	HTTPClient *http.Client
 }
 
 // Client calls CTrack. It is safe for concurrent use.
 type Client struct {
-	url     string
-	cfg     Config
-	http    *http.Client
-	secrets []string
+	url    string
+	cfg    Config
+	http   *http.Client
+	redact vendorbody.Redactor
 }
 
 // New returns a client for cfg.
@@ -129,29 +142,24 @@ func New(cfg Config) *Client {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 256
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
+	var hc http.Client
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
+	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConns = cfg.MaxConns
 		tr.MaxIdleConnsPerHost = cfg.MaxConns
-		hc = &http.Client{
-			Transport: tr,
-			// A redirected POST turns into a GET without the body: treat
-			// any 3xx as an answer to look at, not to follow.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		hc.Transport = tr
 	}
-	var secrets []string
-	for _, s := range []string{cfg.APIPassword, cfg.APIID} {
-		if s != "" {
-			secrets = append(secrets, s)
-		}
-	}
+	// A redirected POST turns into a GET without the body, and the
+	// credentials would go to wherever it points: treat any 3xx as an
+	// answer to look at (a transient *HTTPError), not to follow.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Client{
-		url:     strings.TrimRight(cfg.BaseURL, "/") + cfg.CTrackPath,
-		cfg:     cfg,
-		http:    hc,
-		secrets: secrets,
+		url:    strings.TrimRight(cfg.BaseURL, "/") + cfg.CTrackPath,
+		cfg:    cfg,
+		http:   &hc,
+		redact: vendorbody.NewRedactor(cfg.APIPassword, cfg.APIID),
 	}
 }
 
@@ -164,9 +172,12 @@ type request struct {
 
 // Confirm reports messageID as converted ("status":"true"). A nil error
 // means CTrack answered with an ErrorCode, whatever it is; the error cases
-// are transport failures, timeouts (ErrTimeout), non-2xx statuses
-// (*HTTPError) and bodies without a code (ErrBadResponse). Result.HTTPStatus
-// is set whenever a response arrived. No error text contains a credential.
+// are transport failures, timeouts (ErrTimeout, a body still dripping in
+// when the timeout ends included), non-2xx statuses (*HTTPError, 3xx
+// included), 2xx bodies over 64 KiB (ErrTooLarge) and 2xx bodies without a
+// code or HTML pages (ErrBadResponse). Result.HTTPStatus is set whenever a
+// response arrived. No error text, and no Description, contains a
+// credential, a control character or invalid UTF-8.
 func (c *Client) Confirm(ctx context.Context, messageID string) (Result, error) {
 	body, err := json.Marshal(request{c.cfg.APIID, c.cfg.APIPassword, messageID, "true"})
 	if err != nil {
@@ -186,19 +197,32 @@ func (c *Client) Confirm(ctx context.Context, messageID string) (Result, error) 
 	}
 	defer resp.Body.Close()
 	res := Result{HTTPStatus: resp.StatusCode}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
+	raw, err := vendorbody.Read(resp.Body, maxBody)
+	tooLarge := errors.Is(err, ErrTooLarge)
+	if err != nil && !tooLarge {
 		return res, c.transportError(ctx, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return res, &HTTPError{StatusCode: resp.StatusCode, Snippet: c.snippet(raw),
+		snippet := c.redact.Snippet(raw)
+		if tooLarge {
+			// Not the start of it either: a secret cut at the limit would
+			// no longer be recognised.
+			snippet = "(answer over 64 KiB)"
+		}
+		return res, &HTTPError{StatusCode: resp.StatusCode, Snippet: snippet,
 			RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	}
+	if tooLarge {
+		return res, fmt.Errorf("liasmart: HTTP %d: %w", resp.StatusCode, err)
+	}
+	if ct := resp.Header.Get("Content-Type"); isHTML(ct) {
+		return res, fmt.Errorf("%w: Content-Type %q (body: %q)", ErrBadResponse, vendorbody.Clean(ct, 60), c.redact.Snippet(raw))
 	}
 	code, desc, err := ParseResponse(raw)
 	if err != nil {
-		return res, fmt.Errorf("%w (body: %q)", err, c.snippet(raw))
+		return res, fmt.Errorf("%w (body: %q)", err, c.redact.Snippet(raw))
 	}
-	res.Code, res.Description = code, desc
+	res.Code, res.Description = code, c.redact.Text(desc, vendorbody.SnippetLen)
 	return res, nil
 }
 
@@ -232,17 +256,12 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 	return fmt.Errorf("liasmart: %w", err)
 }
 
-// snippet returns the start of a body for an error message, with the
-// credentials cut out in case the vendor echoes the request.
-func (c *Client) snippet(raw []byte) string {
-	s := string(raw)
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	for _, secret := range c.secrets {
-		s = strings.ReplaceAll(s, secret, "[redacted]")
-	}
-	return strings.TrimSpace(s)
+// isHTML reports an HTML page: never CTrack's JSON, whatever it holds.
+// Other types (none, text/plain, JSON) are parsed: the vendor documents no
+// type for its answer.
+func isHTML(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "text/html" || mt == "application/xhtml+xml")
 }
 
 var (

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
+
+	"relay/internal/vendors/vendorbody"
 )
 
 // DefaultTimeout bounds a whole call, the -16 retry included, when
@@ -197,9 +198,13 @@ func (c *Client) attempt(ctx context.Context, path, rawQuery string) (body []byt
 		return nil, "", fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	ts := c.cfg.Now().Unix()
+	sign := Sign(c.cfg.APIKey, c.cfg.APISecret, ts)
+	// An answer echoing the request must not carry the credentials, or
+	// this call's Sign, into our errors.
+	redact := vendorbody.NewRedactor(c.cfg.APISecret, c.cfg.APIKey, sign)
 	// Direct map writes keep the header names byte-for-byte as documented.
 	req.Header["Content-Type"] = []string{ContentType}
-	req.Header["Sign"] = []string{Sign(c.cfg.APIKey, c.cfg.APISecret, ts)}
+	req.Header["Sign"] = []string{sign}
 	req.Header["Timestamp"] = []string{strconv.FormatInt(ts, 10)}
 	req.Header["Api-Key"] = []string{c.cfg.APIKey}
 
@@ -211,22 +216,22 @@ func (c *Client) attempt(ctx context.Context, path, rawQuery string) (body []byt
 	}
 	defer resp.Body.Close()
 	date = resp.Header.Get("Date")
-	body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	body, err = vendorbody.Read(resp.Body, maxBody)
+	if errors.Is(err, vendorbody.ErrTooLarge) {
+		return nil, date, fmt.Errorf("%w: %w", ErrMalformedResponse, err)
+	}
 	if err != nil {
 		return nil, date, fmt.Errorf("signedapi: GET %s: reading answer: %w", path, err)
-	}
-	if len(body) > maxBody {
-		return nil, date, fmt.Errorf("%w: answer exceeds %d bytes", ErrMalformedResponse, maxBody)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// A failure envelope says more than the HTTP status does.
 		var se *StatusError
-		if err := CheckStatus(body); errors.As(err, &se) {
+		if err := checkStatus(body, redact); errors.As(err, &se) {
 			return nil, date, se
 		}
 		return nil, date, &HTTPError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())}
 	}
-	if err := CheckStatus(body); err != nil {
+	if err := checkStatus(body, redact); err != nil {
 		return nil, date, err
 	}
 	return body, date, nil

@@ -46,7 +46,8 @@ func Meaning(code int) string { return meanings[code] }
 type StatusError struct {
 	// Code is the envelope's status, parsed from its string.
 	Code int
-	// Reason is the envelope's reason as the vendor sent it, shortened.
+	// Reason is the envelope's reason as vendorbody makes it safe to
+	// keep: credentials removed, then valid UTF-8 on one line, shortened.
 	Reason string
 }
 

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
+
+	"relay/internal/vendors/vendorbody"
 )
 
 // WireString is a value the vendors document as a JSON String. A bare JSON
@@ -46,21 +48,22 @@ type envelope struct {
 	Reason json.RawMessage `json:"reason"`
 }
 
-// err turns the envelope into nil (status "0") or the typed error.
-func (e envelope) err() error {
+// err turns the envelope into nil (status "0") or the typed error, its
+// vendor text redacted by r and made safe to keep.
+func (e envelope) err(r vendorbody.Redactor) error {
 	if e.Status == nil {
 		return fmt.Errorf("%w: no status", ErrMalformedResponse)
 	}
 	code, err := strconv.Atoi(strings.TrimSpace(string(*e.Status)))
 	if err != nil {
-		return fmt.Errorf("%w: status %q is not an integer", ErrMalformedResponse, truncate(string(*e.Status), 20))
+		return fmt.Errorf("%w: status %q is not an integer", ErrMalformedResponse, r.Text(string(*e.Status), 20))
 	}
 	if code == CodeOK {
 		return nil
 	}
 	var reason WireString
 	_ = json.Unmarshal(e.Reason, &reason) // best effort: the code is what matters
-	return &StatusError{Code: code, Reason: truncate(string(reason), maxReason)}
+	return &StatusError{Code: code, Reason: r.Text(string(reason), maxReason)}
 }
 
 // CheckStatus reads the status envelope of an answer: nil for status "0",
@@ -68,11 +71,17 @@ func (e envelope) err() error {
 // is not a JSON object with a status. Vendor packages call it before
 // decoding answers of their own.
 func CheckStatus(body []byte) error {
+	return checkStatus(body, vendorbody.Redactor{})
+}
+
+// checkStatus is CheckStatus with the client's secrets redacted from the
+// vendor's text.
+func checkStatus(body []byte, r vendorbody.Redactor) error {
 	var e envelope
 	if err := json.Unmarshal(body, &e); err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformedResponse, err)
 	}
-	return e.err()
+	return e.err(r)
 }
 
 // Balance is the getBalance answer, identical for every vendor of the

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,77 @@ type Reply struct {
 	Delay time.Duration
 	// Reset closes the connection without answering.
 	Reset bool
+	// ContentType replaces application/json.
+	ContentType string
+	// Location is sent as the Location header (with a 3xx Status).
+	Location string
+	// Pad, when above the body's length, fills the body with spaces up to
+	// Pad bytes after Body (a huge answer).
+	Pad int
+	// Drip sends the body one byte at a time, this long apart.
+	Drip time.Duration
+}
+
+// The hostile answers below are what vendors, and the proxies and portals
+// in front of them, are seen to send. Each is a Reply to return from a
+// Script; the chaos suite picks among them too.
+
+// NULPage is a 503 error page with a NUL byte in it, which no PostgreSQL
+// text column holds.
+func NULPage() *Reply {
+	return &Reply{Status: http.StatusServiceUnavailable, ContentType: "text/html",
+		Body: "<html><body><h1>503</h1>Service\x00Unavailable</body></html>"}
+}
+
+// SplitCharPage is a 503 page of 199 ASCII bytes and then Chinese text, so
+// that a cut at byte 200 falls inside a three-byte character.
+func SplitCharPage() *Reply {
+	return &Reply{Status: http.StatusServiceUnavailable, ContentType: "text/html",
+		Body: strings.Repeat("a", 199) + "服务暂时不可用，请稍后再试"}
+}
+
+// EchoPage is a 503 page that echoes secret so that it straddles byte 200.
+func EchoPage(secret string) *Reply {
+	return &Reply{Status: http.StatusServiceUnavailable, ContentType: "text/plain",
+		Body: strings.Repeat("e", 200-len(secret)/2) + secret + " was refused"}
+}
+
+// HugeBody is a 200 whose body starts as a success and goes on for n
+// bytes: a client that cut it and parsed the start would read a 1000.
+func HugeBody(n int) *Reply {
+	return &Reply{Body: `{"ErrorCode":1000,"ErrorDescription":"OK"}`, Pad: n}
+}
+
+// DripBody is a success sent one byte every d.
+func DripBody(d time.Duration) *Reply {
+	return &Reply{Body: `{"ErrorCode":1000,"ErrorDescription":"OK"}`, Drip: d}
+}
+
+// Redirect is a 302 to location.
+func Redirect(location string) *Reply {
+	return &Reply{Status: http.StatusFound, Location: location, ContentType: "text/html", Body: "<a href=\"" + location + "\">Found</a>"}
+}
+
+// HTMLPage is a 200 text/html page (a captive portal, a CDN's interstitial)
+// that holds CTrack's success in a script.
+func HTMLPage() *Reply {
+	return &Reply{ContentType: "text/html",
+		Body: `<html><script>var answer = {"ErrorCode":1000,"ErrorDescription":"OK"};</script></html>`}
+}
+
+// HugeCode is a 200 with an ErrorCode no integer column holds and a
+// description with a NUL and an invalid byte.
+func HugeCode() *Reply {
+	return &Reply{Body: "{\"ErrorCode\":99999999999,\"ErrorDescription\":\"bad\\u0000code \xff\"}"}
+}
+
+// Hostile names every hostile answer above, with secret for EchoPage.
+func Hostile(secret string) map[string]*Reply {
+	return map[string]*Reply{
+		"nul page": NULPage(), "split character": SplitCharPage(), "echoed secret": EchoPage(secret),
+		"huge body": HugeBody(20 << 20), "drip": DripBody(100 * time.Millisecond), "redirect": Redirect("http://127.0.0.1:1/elsewhere"),
+		"html 200": HTMLPage(), "huge code": HugeCode(),
+	}
 }
 
 // Options configure a Fake.
@@ -230,7 +302,19 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.record(Call{MessageID: messageID, Code: code, Status: httpStatus})
 
-	w.Header().Set("Content-Type", "application/json")
+	ct := "application/json"
+	if reply != nil && reply.ContentType != "" {
+		ct = reply.ContentType
+	}
+	w.Header().Set("Content-Type", ct)
+	if reply != nil && reply.Location != "" {
+		w.Header().Set("Location", reply.Location)
+	}
+	if reply != nil && (reply.Pad > 0 || reply.Drip > 0) {
+		w.WriteHeader(httpStatus)
+		writeSlowly(w, r, reply)
+		return
+	}
 	w.WriteHeader(httpStatus)
 	if reply != nil && reply.Body != "" {
 		_, _ = w.Write([]byte(reply.Body))
@@ -245,6 +329,40 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		1006: "Invalid status", 1007: "message_id not specified", 1008: "Invalid message_id",
 		1009: "message_id already updated"}[code]
 	_ = json.NewEncoder(w).Encode(map[string]any{"ErrorCode": code, "ErrorDescription": desc})
+}
+
+// writeSlowly sends a padded or dripping body until it is done or the
+// client goes away.
+func writeSlowly(w http.ResponseWriter, r *http.Request, reply *Reply) {
+	flush := func() {
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+	}
+	body := []byte(reply.Body)
+	if reply.Drip > 0 {
+		for i := range body {
+			if _, err := w.Write(body[i : i+1]); err != nil {
+				return
+			}
+			flush()
+			select {
+			case <-time.After(reply.Drip):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		return
+	}
+	if _, err := w.Write(body); err != nil {
+		return
+	}
+	chunk := []byte(strings.Repeat(" ", 32<<10))
+	for left := reply.Pad - len(body); left > 0 && r.Context().Err() == nil; left -= len(chunk) {
+		if _, err := w.Write(chunk[:min(left, len(chunk))]); err != nil {
+			return
+		}
+	}
 }
 
 func (f *Fake) record(c Call) {

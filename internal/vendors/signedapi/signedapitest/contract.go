@@ -6,12 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"relay/internal/vendors/signedapi"
+	"relay/internal/vendors/vendorbody"
 )
 
 // Op is one call of a vendor client, run by the contract suite.
@@ -115,6 +119,20 @@ func checkNoSecrets(t *testing.T, err error, srv *Server) {
 	for _, l := range leaks {
 		if strings.Contains(msg, l) {
 			t.Errorf("error %q contains a credential", msg)
+		}
+	}
+}
+
+// checkSafeText fails if s could not be stored or logged as it is.
+func checkSafeText(t *testing.T, what, s string) {
+	t.Helper()
+	if !utf8.ValidString(s) {
+		t.Errorf("%s: %q is not valid UTF-8", what, s)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			t.Errorf("%s: %q holds control character %U", what, s, r)
+			break
 		}
 	}
 }
@@ -320,6 +338,70 @@ func runOp(t *testing.T, v Vendor, op Op) {
 			}
 			wantClass(t, err, signedapi.ClassRetryable)
 			checkNoSecrets(t, err, s.srv)
+		}
+	})
+
+	t.Run("HostileAnswers", func(t *testing.T) {
+		t.Parallel()
+		balance := `{"status":"0","reason":"success","balance":"1","gift":"0","credit":"0"}`
+		for name, tc := range map[string]struct {
+			fault   Fault
+			timeout time.Duration
+			check   func(error) bool
+		}{
+			"huge 200": {fault: Fault{Body: balance, Pad: 20 << 20}, check: func(err error) bool {
+				return errors.Is(err, signedapi.ErrMalformedResponse) && errors.Is(err, vendorbody.ErrTooLarge)
+			}},
+			"drip": {fault: Fault{Body: balance, Drip: 100 * time.Millisecond}, timeout: 500 * time.Millisecond, check: func(err error) bool {
+				return err != nil
+			}},
+			"reason with NUL, invalid UTF-8 and the secret across the cut": {
+				fault: Fault{Body: `{"status":"-18","reason":"` + strings.Repeat("r", 190) + contractSecret + contractKey + `\u0000\n` + "\xff" + `"}`},
+				check: func(err error) bool { return errors.Is(err, signedapi.ErrPortProgram) },
+			},
+			"html 200": {fault: Fault{Body: "<html>\x00<p>服务不可用</p></html>"}, check: func(err error) bool {
+				return errors.Is(err, signedapi.ErrMalformedResponse)
+			}},
+		} {
+			s := setup(t, v, Options{})
+			s.srv.Enqueue(tc.fault)
+			if tc.timeout > 0 {
+				s.cfg.Timeout = tc.timeout
+			}
+			err := op.Call(ctx, s.cfg)
+			if !tc.check(err) {
+				t.Fatalf("%s: error %v, not the one expected", name, err)
+			}
+			wantClass(t, err, signedapi.ClassRetryable)
+			checkNoSecrets(t, err, s.srv)
+			checkSafeText(t, name, err.Error())
+			var se *signedapi.StatusError
+			if errors.As(err, &se) {
+				checkSafeText(t, name+" reason", se.Reason)
+				for _, piece := range []string{contractSecret[:len(contractSecret)/2], contractSecret[len(contractSecret)/2:], contractKey[:5]} {
+					if strings.Contains(se.Reason, piece) {
+						t.Errorf("%s: reason %q holds a piece of a credential", name, se.Reason)
+					}
+				}
+			}
+		}
+	})
+
+	t.Run("RedirectNotFollowed", func(t *testing.T) {
+		t.Parallel()
+		var elsewhere atomic.Int32
+		target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+		t.Cleanup(target.Close)
+		s := setup(t, v, Options{})
+		s.srv.Enqueue(Fault{HTTPStatus: http.StatusFound, Location: target.URL + op.Path})
+		s.cfg.HTTPClient = &http.Client{}
+		err := op.Call(ctx, s.cfg)
+		var he *signedapi.HTTPError
+		if !errors.As(err, &he) || he.StatusCode != http.StatusFound {
+			t.Fatalf("error %v, want HTTPError 302", err)
+		}
+		if n := elsewhere.Load(); n != 0 {
+			t.Errorf("the redirect's target got %d requests, the signed headers with them", n)
 		}
 	})
 

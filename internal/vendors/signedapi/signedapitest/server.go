@@ -94,6 +94,13 @@ type Fault struct {
 	Status int
 	// Reason goes with Status.
 	Reason string
+	// Location is sent as the Location header (with a 3xx HTTPStatus).
+	Location string
+	// Pad, when above the length of Body, fills the body with spaces up
+	// to Pad bytes (a huge answer).
+	Pad int
+	// Drip sends Body one byte at a time, this long apart.
+	Drip time.Duration
 }
 
 // Request is one request the fake received.
@@ -326,17 +333,51 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if body == "" {
 			body = http.StatusText(fault.HTTPStatus)
 		}
+		if fault.Location != "" {
+			w.Header().Set("Location", fault.Location)
+		}
 		w.WriteHeader(fault.HTTPStatus)
 		_, _ = w.Write([]byte(body))
 	case fault.Body != "":
 		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-		_, _ = w.Write([]byte(fault.Body))
+		writeBody(w, r, fault)
 	case fault.Status != 0:
 		rec.Answer = s.writeStatus(w, fault.Status, fault.Reason)
 	case report:
 		rec.Answer = s.writeReport(w, query)
 	default:
 		rec.Answer = s.writeBalance(w)
+	}
+}
+
+// writeBody sends a fault's body: at once, padded to a huge size, or
+// dripping, until it is done or the client goes away.
+func writeBody(w http.ResponseWriter, r *http.Request, f Fault) {
+	body := []byte(f.Body)
+	if f.Drip > 0 {
+		for i := range body {
+			if _, err := w.Write(body[i : i+1]); err != nil {
+				return
+			}
+			if fl, ok := w.(http.Flusher); ok {
+				fl.Flush()
+			}
+			select {
+			case <-time.After(f.Drip):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		return
+	}
+	if _, err := w.Write(body); err != nil {
+		return
+	}
+	chunk := []byte(strings.Repeat(" ", 32<<10))
+	for left := f.Pad - len(body); left > 0 && r.Context().Err() == nil; left -= len(chunk) {
+		if _, err := w.Write(chunk[:min(left, len(chunk))]); err != nil {
+			return
+		}
 	}
 }
 
