@@ -205,15 +205,21 @@ func (s *scenario) waitFinal(ids map[string]time.Time, deadline time.Time) (time
 
 // vendorFaults is the misbehaving CTrack of TestChaosVendor.
 type vendorFaults struct {
-	on     atomic.Bool
-	mu     sync.Mutex
-	rng    *mrand.Rand
-	counts map[string]int
+	on      atomic.Bool
+	mu      sync.Mutex
+	rng     *mrand.Rand
+	counts  map[string]int
+	hostile []string                       // names of hostile, in a fixed order
+	answers map[string]*liasmarttest.Reply // liasmarttest.Hostile, with the scenario's vendor password
 }
 
 // reply draws the fault for one call: 30 % HTTP 503, 10 % an answer held
 // past relay's 500 ms timeout (the vendor still acts on it), 5 % a garbage
-// 200 body, 2 % a connection reset, 15 % a slow but timely answer.
+// 200 body, 2 % a connection reset, 15 % a slow but timely answer, and 8 %
+// a hostile answer (liasmarttest.Hostile: a NUL in the page, a character
+// split by the cut, the password echoed across it, 20 MiB, a body
+// dripping past the timeout, a redirect, an HTML 200, a code no integer
+// holds), mixed into the batches of ordinary answers.
 func (f *vendorFaults) reply(string, int) *liasmarttest.Reply {
 	if !f.on.Load() {
 		return nil
@@ -237,6 +243,9 @@ func (f *vendorFaults) reply(string, int) *liasmarttest.Reply {
 		kind, rep = "reset", &liasmarttest.Reply{Reset: true}
 	case r < 0.62:
 		kind, rep = "slow", &liasmarttest.Reply{Delay: time.Duration(100+f.rng.IntN(300)) * time.Millisecond}
+	case r < 0.70 && len(f.hostile) > 0:
+		kind = f.hostile[f.rng.IntN(len(f.hostile))]
+		rep = f.answers[kind]
 	default:
 		kind = "normal"
 	}
@@ -256,7 +265,7 @@ func (f *vendorFaults) String() string {
 }
 
 // TestChaosVendor: CTrack misbehaves for the first 75 % of the load (503s,
-// timeouts, garbage, resets, slow answers), then is healthy. Every event
+// timeouts, garbage, resets, slow answers, hostile bodies), then is healthy. Every event
 // still ends confirmed once at the vendor.
 func TestChaosVendor(t *testing.T) {
 	f := &vendorFaults{counts: map[string]int{}}
@@ -264,6 +273,11 @@ func TestChaosVendor(t *testing.T) {
 	s := newScenario(t, "vendor", 1, f.reply)
 	f.mu.Lock()
 	f.rng = mrand.New(mrand.NewPCG(s.seed, 2))
+	f.answers = liasmarttest.Hostile(s.vendorPW)
+	for name := range f.answers {
+		f.hostile = append(f.hostile, name)
+	}
+	sort.Strings(f.hostile) // the seed replays the same draws
 	f.mu.Unlock()
 	p := s.plan
 	s.startLoad()

@@ -9,7 +9,9 @@
 // Every scenario ends with the same invariant: each event that got a 202 (or
 // a 200 duplicate) ends confirmed or already_confirmed in PostgreSQL, the
 // vendor saw exactly one 1000 per message_id, the JetStream consumer is
-// drained, and no relay log holds a panic.
+// drained, no relay log holds a panic, and every error text PostgreSQL
+// recorded is readable (valid UTF-8, no control character, bounded, no
+// secret), whatever the vendor sent.
 //
 // The package holds tests only (linux: the processes are started with a
 // parent-death signal so that none outlives the test binary).

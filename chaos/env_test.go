@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
@@ -452,6 +453,7 @@ func (s *scenario) verify(from time.Time) time.Duration {
 	if snap != nil && len(probs) == 0 {
 		s.historyChecks()
 	}
+	s.readableErrors()
 	// PostgreSQL records each vendor call once: an event cannot show more
 	// answered calls than the vendor answered for it. (A call that timed
 	// out or never connected is recorded too, but may never have reached
@@ -574,6 +576,72 @@ func (s *scenario) historyChecks() {
 	if twice > 0 {
 		s.extra = append(s.extra, fmt.Sprintf("%d events have one attempt number recorded twice (two batches held the event at once, or a commit was retried)", twice))
 	}
+}
+
+// maxErrorText bounds a recorded error: relay's own words around a vendor
+// snippet of at most 200 bytes.
+const maxErrorText = 1024
+
+// readableErrors holds every error text PostgreSQL recorded (attempts and
+// events' last_error) to what an operator must be able to read whatever
+// the vendor sent: valid UTF-8, no NUL or other control character, bounded,
+// no vendor password; and none stands for a row PostgreSQL refused.
+func (s *scenario) readableErrors() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, suite.pg.url(s.db))
+	if err != nil {
+		s.t.Errorf("error texts check: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `
+		SELECT e.message_id, a.error FROM attempts a JOIN events e ON e.id = a.event_id WHERE a.error IS NOT NULL
+		UNION ALL
+		SELECT message_id, last_error FROM events WHERE last_error IS NOT NULL`)
+	if err != nil {
+		s.t.Errorf("error texts check: %v", err)
+		return
+	}
+	var bad []string
+	n := 0
+	for rows.Next() {
+		var id, text string
+		if err := rows.Scan(&id, &text); err != nil {
+			s.t.Errorf("error texts check: %v", err)
+			return
+		}
+		n++
+		if why := unreadable(text, s.vendorPW); why != "" {
+			bad = append(bad, fmt.Sprintf("%s: %s in %.120q", id, why, text))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		s.t.Errorf("error texts check: %v", err)
+		return
+	}
+	if len(bad) > 0 {
+		s.t.Errorf("UNREADABLE ERRORS: %d of %d recorded error texts: %s", len(bad), n, sample(bad))
+	}
+}
+
+// unreadable says what is wrong with a recorded error text, "" for
+// nothing.
+func unreadable(text, secret string) string {
+	switch {
+	case !utf8.ValidString(text):
+		return "invalid UTF-8"
+	case strings.ContainsFunc(text, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "a control character"
+	case len(text) > maxErrorText:
+		return fmt.Sprintf("%d bytes", len(text))
+	case strings.Contains(text, secret):
+		return "the vendor password"
+	case strings.Contains(text, "could not be stored"):
+		return "a row PostgreSQL refused"
+	}
+	return ""
 }
 
 // streamEvidence tells, for missing events, whether the stream holds them:

@@ -102,14 +102,7 @@ func startCombination(t *testing.T, f features, certFile, keyFile string, pool *
 	t.Helper()
 	fake, ctrack := liasmarttest.NewServer(t, liasmarttest.Options{APIID: "API4623444906", APIPassword: "password@123"})
 	ns := testenv.NATS(t)
-	cfg := config.Defaults()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.DatabaseURL = testenv.DatabaseURL(t)
-	cfg.NATSURL = ns.ClientURL()
-	cfg.APIKeys = []config.APIKey{{Name: "app1", Secret: testKey}}
-	cfg.Liasmart = config.Liasmart{URL: ctrack.URL, CTrackPath: "/api/CTrack", APIID: "API4623444906", APIPassword: "password@123"}
-	cfg.RetryBase, cfg.RetryMax = 10*time.Millisecond, 100*time.Millisecond
-	cfg.ShutdownTimeout = 10 * time.Second
+	cfg := testConfig(t, ctrack.URL, ns.ClientURL())
 	if f.signed {
 		cfg.SignedKeys = []string{"app1"}
 	}
@@ -120,6 +113,7 @@ func startCombination(t *testing.T, f features, certFile, keyFile string, pool *
 		cfg.TLSCert, cfg.TLSKey = certFile, keyFile
 	}
 	c := &combination{f: f, fake: fake, env: map[string]string{"RELAY_DATABASE_URL": cfg.DatabaseURL}}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var setup func(*Main)
 	if f.tracing {
 		c.spans = tracetest.NewInMemoryExporter()
@@ -130,13 +124,13 @@ func startCombination(t *testing.T, f features, certFile, keyFile string, pool *
 	if f.split {
 		ingest, worker := cfg, cfg
 		ingest.Role, worker.Role = config.RoleIngest, config.RoleWorker
-		c.ingest = runMain(t, ingest, setup)
-		c.worker = runMain(t, worker, setup)
+		c.ingest, _ = runMain(t, ingest, quiet, setup)
+		c.worker, _ = runMain(t, worker, quiet, setup)
 		if c.ingest.Worker != nil || c.worker.Server != nil || c.worker.Addr() != "" {
 			t.Fatalf("role split: ingest has a worker (%v) or the worker serves HTTP (%q)", c.ingest.Worker != nil, c.worker.Addr())
 		}
 	} else {
-		c.ingest = runMain(t, cfg, setup)
+		c.ingest, _ = runMain(t, cfg, quiet, setup)
 		c.worker = c.ingest
 	}
 	var base *http.Client
@@ -155,32 +149,6 @@ func startCombination(t *testing.T, f features, certFile, keyFile string, pool *
 		return resp.StatusCode == 200
 	})
 	return c
-}
-
-// runMain opens and runs one relay process until the test ends.
-func runMain(t *testing.T, cfg config.Config, setup func(*Main)) *Main {
-	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if setup != nil {
-		setup(m)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := m.Open(ctx); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay run (%s): %v", cfg.Role, err)
-		}
-	})
-	return m
 }
 
 // sign returns a signature of body that no earlier request of this

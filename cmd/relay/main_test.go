@@ -55,21 +55,48 @@ func startRelayWith(t *testing.T, fakeOpts liasmarttest.Options, mod func(*confi
 	t.Helper()
 	fake, ctrack := liasmarttest.NewServer(t, fakeOpts)
 	ns := testenv.NATS(t)
-	cfg := config.Defaults()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.DatabaseURL = testenv.DatabaseURL(t)
-	cfg.NATSURL = ns.ClientURL()
-	cfg.APIKeys = []config.APIKey{{Name: "app1", Secret: testKey}}
-	cfg.Liasmart = config.Liasmart{URL: ctrack.URL, CTrackPath: "/api/CTrack", APIID: "API4623444906", APIPassword: "password@123"}
-	cfg.RetryBase, cfg.RetryMax = 10*time.Millisecond, 100*time.Millisecond
-	cfg.ShutdownTimeout = 10 * time.Second
+	cfg := testConfig(t, ctrack.URL, ns.ClientURL())
 	if mod != nil {
 		mod(&cfg)
 	}
+	m, stop := runMain(t, cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), setup)
+	r := &relayUnderTest{main: m, url: "http://" + m.Addr(), client: openapitest.Client(t, nil), nats: ns, fake: fake, stop: stop}
+	testenv.Eventually(t, 5*time.Second, "relay ready", func() bool {
+		resp, err := r.client.Get(r.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return r
+}
+
+// testConfig is the configuration of a relay under test: a fresh
+// database, the NATS server at natsURL, the fake CTrack at ctrackURL, the
+// test key, fast retries.
+func testConfig(t *testing.T, ctrackURL, natsURL string) config.Config {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.DatabaseURL = testenv.DatabaseURL(t)
+	cfg.NATSURL = natsURL
+	cfg.APIKeys = []config.APIKey{{Name: "app1", Secret: testKey}}
+	cfg.Liasmart = config.Liasmart{URL: ctrackURL, CTrackPath: "/api/CTrack", APIID: "API4623444906", APIPassword: "password@123"}
+	cfg.RetryBase, cfg.RetryMax = 10*time.Millisecond, 100*time.Millisecond
+	cfg.ShutdownTimeout = 10 * time.Second
+	return cfg
+}
+
+// runMain opens and runs one relay process logging to logger, with setup
+// run on the Main before Open (a test's tracer provider, ...). stop ends
+// it and waits (at most once; the test's cleanup calls it too).
+func runMain(t *testing.T, cfg config.Config, logger *slog.Logger, setup func(*Main)) (*Main, func()) {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	m := NewMain(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	m := NewMain(cfg, logger)
 	if setup != nil {
 		setup(m)
 	}
@@ -85,21 +112,12 @@ func startRelayWith(t *testing.T, fakeOpts liasmarttest.Options, mod func(*confi
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {
-				t.Errorf("relay run: %v", err)
+				t.Errorf("relay run (%s): %v", cfg.Role, err)
 			}
 		})
 	}
 	t.Cleanup(stop)
-	r := &relayUnderTest{main: m, url: "http://" + m.Addr(), client: openapitest.Client(t, nil), nats: ns, fake: fake, stop: stop}
-	testenv.Eventually(t, 5*time.Second, "relay ready", func() bool {
-		resp, err := r.client.Get(r.url + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return r
+	return m, stop
 }
 
 func (r *relayUnderTest) do(t *testing.T, method, path, body string) (int, http.Header, map[string]any) {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // Reply overrides the fake's answer to one call.
@@ -312,7 +314,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if reply != nil && (reply.Pad > 0 || reply.Drip > 0) {
 		w.WriteHeader(httpStatus)
-		writeSlowly(w, r, reply)
+		vendorbodytest.Write(w, r, reply.Body, reply.Drip, reply.Pad)
 		return
 	}
 	w.WriteHeader(httpStatus)
@@ -329,40 +331,6 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		1006: "Invalid status", 1007: "message_id not specified", 1008: "Invalid message_id",
 		1009: "message_id already updated"}[code]
 	_ = json.NewEncoder(w).Encode(map[string]any{"ErrorCode": code, "ErrorDescription": desc})
-}
-
-// writeSlowly sends a padded or dripping body until it is done or the
-// client goes away.
-func writeSlowly(w http.ResponseWriter, r *http.Request, reply *Reply) {
-	flush := func() {
-		if fl, ok := w.(http.Flusher); ok {
-			fl.Flush()
-		}
-	}
-	body := []byte(reply.Body)
-	if reply.Drip > 0 {
-		for i := range body {
-			if _, err := w.Write(body[i : i+1]); err != nil {
-				return
-			}
-			flush()
-			select {
-			case <-time.After(reply.Drip):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		return
-	}
-	if _, err := w.Write(body); err != nil {
-		return
-	}
-	chunk := []byte(strings.Repeat(" ", 32<<10))
-	for left := reply.Pad - len(body); left > 0 && r.Context().Err() == nil; left -= len(chunk) {
-		if _, err := w.Write(chunk[:min(left, len(chunk))]); err != nil {
-			return
-		}
-	}
 }
 
 func (f *Fake) record(c Call) {

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // Vendor is the set of paths one vendor of the family serves. The paths
@@ -340,44 +342,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(body))
 	case fault.Body != "":
 		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-		writeBody(w, r, fault)
+		vendorbodytest.Write(w, r, fault.Body, fault.Drip, fault.Pad)
 	case fault.Status != 0:
 		rec.Answer = s.writeStatus(w, fault.Status, fault.Reason)
 	case report:
 		rec.Answer = s.writeReport(w, query)
 	default:
 		rec.Answer = s.writeBalance(w)
-	}
-}
-
-// writeBody sends a fault's body: at once, padded to a huge size, or
-// dripping, until it is done or the client goes away.
-func writeBody(w http.ResponseWriter, r *http.Request, f Fault) {
-	body := []byte(f.Body)
-	if f.Drip > 0 {
-		for i := range body {
-			if _, err := w.Write(body[i : i+1]); err != nil {
-				return
-			}
-			if fl, ok := w.(http.Flusher); ok {
-				fl.Flush()
-			}
-			select {
-			case <-time.After(f.Drip):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		return
-	}
-	if _, err := w.Write(body); err != nil {
-		return
-	}
-	chunk := []byte(strings.Repeat(" ", 32<<10))
-	for left := f.Pad - len(body); left > 0 && r.Context().Err() == nil; left -= len(chunk) {
-		if _, err := w.Write(chunk[:min(left, len(chunk))]); err != nil {
-			return
-		}
 	}
 }
 
