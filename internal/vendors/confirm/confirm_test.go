@@ -1,0 +1,147 @@
+package confirm_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"relay/internal/vendors/confirm"
+)
+
+func TestCode(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		status string
+		want   *int
+	}{
+		{"1000", ptr(1000)}, {"-30001", ptr(-30001)}, {"20404", ptr(20404)},
+		{"OK", nil}, {"HTTP 503", nil}, {"", nil}, {"99999999999", nil}, {"2147483647", ptr(2147483647)},
+		{"-2147483649", nil}, {" 1", nil},
+	} {
+		got := confirm.Answer{Status: c.status}.Code()
+		if (got == nil) != (c.want == nil) || (got != nil && *got != *c.want) {
+			t.Errorf("Code(%q) = %v, want %v", c.status, deref(got), deref(c.want))
+		}
+	}
+}
+
+func TestClass(t *testing.T) {
+	t.Parallel()
+	transient503 := confirm.Answer{Outcome: confirm.Transient, Status: confirm.HTTPStatusText(503), HTTPStatus: 503}
+	for _, c := range []struct {
+		name string
+		a    confirm.Answer
+		err  error
+		want string
+	}{
+		{"confirmed", confirm.Answer{Outcome: confirm.Confirmed, Status: "1000", HTTPStatus: 200}, nil, "confirmed"},
+		{"a vendor code is never a label", confirm.Answer{Outcome: confirm.Transient, Status: "Throttling.User", HTTPStatus: 200}, nil, "transient"},
+		{"status only", transient503, nil, "http_503"},
+		{"timeout", confirm.Answer{Outcome: confirm.Transient}, errors.Join(confirm.ErrTimeout), "timeout"},
+		{"too large", transient503, confirm.ErrTooLarge, "too_large"},
+		{"unreadable", confirm.Answer{Outcome: confirm.Transient, HTTPStatus: 200}, confirm.ErrUnreadable, "unreadable"},
+		{"transport", confirm.Answer{Outcome: confirm.Transient}, confirm.ErrTransport, "transport"},
+		{"other error", confirm.Answer{Outcome: confirm.Transient}, errors.New("boom"), "error"},
+		{"status out of range", confirm.Answer{Outcome: confirm.Transient, Status: "HTTP 999", HTTPStatus: 999}, nil, "transient"},
+	} {
+		if got := confirm.Class(c.a, c.err); got != c.want {
+			t.Errorf("%s: Class = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestTransportError(t *testing.T) {
+	t.Parallel()
+	// A refused connection: a transport error without the URL.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/account/MA-SECRET-ID/x", nil)
+	_, err = confirm.NewHTTPClient(0).Do(req)
+	got := confirm.TransportError(ctx, "plivo", 5*time.Second, err)
+	if !errors.Is(got, confirm.ErrTransport) || strings.Contains(got.Error(), "MA-SECRET-ID") || !strings.HasPrefix(got.Error(), "plivo: ") {
+		t.Errorf("refused connection: %v", got)
+	}
+
+	// A vendor slower than the timeout.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer slow.Close()
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, slow.URL, nil)
+	_, err = confirm.NewHTTPClient(0).Do(req)
+	if got := confirm.TransportError(ctx, "twilio", 50*time.Millisecond, err); !errors.Is(got, confirm.ErrTimeout) {
+		t.Errorf("slow vendor: %v, want ErrTimeout", got)
+	}
+}
+
+func TestNewHTTPClientFollowsNoRedirect(t *testing.T) {
+	t.Parallel()
+	followed := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" {
+			followed = true
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer srv.Close()
+	resp, err := confirm.NewHTTPClient(4).Post(srv.URL, "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || followed {
+		t.Errorf("status %d, followed %v: want the 302 itself", resp.StatusCode, followed)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		v    string
+		want time.Duration
+	}{
+		{"", 0}, {"7", 7 * time.Second}, {" 7 ", 7 * time.Second}, {"0", 0}, {"-3", 0}, {"abc", 0},
+		{"99999999999", 0}, {now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0}, {now.Add(400 * 24 * time.Hour).Format(http.TimeFormat), 0},
+	} {
+		if got := confirm.ParseRetryAfter(c.v, now); got != c.want {
+			t.Errorf("ParseRetryAfter(%q) = %s, want %s", c.v, got, c.want)
+		}
+	}
+}
+
+func TestOutcomeNames(t *testing.T) {
+	t.Parallel()
+	want := map[confirm.Outcome]string{confirm.Confirmed: "confirmed", confirm.AlreadyConfirmed: "already_confirmed",
+		confirm.Permanent: "permanent", confirm.Credentials: "credentials", confirm.Transient: "transient"}
+	for o, name := range want {
+		if o.String() != name {
+			t.Errorf("%d: %q, want %q", int(o), o.String(), name)
+		}
+		if o.Success() != (o == confirm.Confirmed || o == confirm.AlreadyConfirmed) {
+			t.Errorf("%s.Success() = %v", name, o.Success())
+		}
+	}
+}
+
+func ptr(n int) *int { return &n }
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
