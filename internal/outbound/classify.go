@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 
+	"relay/internal/vendors/confirm"
 	"relay/internal/vendors/liasmart"
 )
 
@@ -50,31 +51,25 @@ func (d Decision) String() string {
 	return fmt.Sprintf("Decision(%d)", int(d))
 }
 
-// Classify decides what a CTrack answer (or failure to get one) means. It
-// is the only place where codes turn into behaviour:
-//   - 1000 confirmed; 1009 already confirmed, a success;
-//   - 1003/1004 credentials rejected: pause the vendor;
-//   - 1001/1002/1005/1006/1007/1008 permanent failure of the event;
-//   - transport errors, timeouts, non-2xx (5xx, 429, ...), unparseable
-//     bodies and undocumented codes: retry with backoff.
+// Classify decides what a CTrack answer (or failure to get one) means.
+// The vendor's codes are the vendor package's to classify
+// (liasmart.Answer); this turns its outcome into the worker's decision:
+//   - confirmed and already confirmed are successes;
+//   - credentials rejected pause the vendor;
+//   - a permanent answer fails the event;
+//   - anything transient (transport errors, timeouts, non-2xx, unparseable
+//     bodies, undocumented codes) is retried with backoff.
 func Classify(res liasmart.Result, err error) Decision {
-	if err != nil {
-		// Every error the client returns (*HTTPError, ErrTimeout,
-		// ErrBadResponse, transport) is about this call, not about the
-		// event: nothing in it proves the event can never succeed.
-		return Retry
-	}
-	switch res.Code {
-	case liasmart.CodeOK:
+	a, _ := liasmart.Answer(res, err)
+	switch a.Outcome {
+	case confirm.Confirmed:
 		return Confirmed
-	case liasmart.CodeMessageAlreadyUpdate:
+	case confirm.AlreadyConfirmed:
 		return AlreadyConfirmed
-	case liasmart.CodeInvalidAPIID, liasmart.CodeInvalidAPIPassword:
+	case confirm.Credentials:
 		return Pause
-	case liasmart.CodeAPIIDMissing, liasmart.CodeAPIPasswordMissing, liasmart.CodeStatusMissing,
-		liasmart.CodeInvalidStatus, liasmart.CodeMessageIDMissing, liasmart.CodeInvalidMessageID:
+	case confirm.Permanent:
 		return Fail
-	default:
-		return Retry
 	}
+	return Retry
 }
