@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -133,6 +134,13 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 	}
 	defer resp.Body.Close()
 	a := confirm.Answer{HTTPStatus: resp.StatusCode, Status: confirm.HTTPStatusText(resp.StatusCode)}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && isHTML(resp.Header.Get("Content-Type")) {
+		// Vonage's success is a short plain body ("OK"); a 2xx HTML page
+		// is a captive portal or a CDN's interstitial in front of it,
+		// which has recorded nothing.
+		return confirm.Answer{Outcome: confirm.Transient, Status: a.Status, HTTPStatus: a.HTTPStatus},
+			fmt.Errorf("vonage: %w: HTTP %d with an HTML page", confirm.ErrUnreadable, resp.StatusCode)
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		// The verdict is in hand; the body has no documented format and a
 		// slow or huge one must not turn a success into a timeout. A short
@@ -204,4 +212,10 @@ func (c *Client) words(raw []byte) string {
 
 func (c *Client) transportError(ctx context.Context, err error) error {
 	return confirm.TransportError(ctx, "vonage", c.timeout, err)
+}
+
+// isHTML reports whether a Content-Type is a web page's.
+func isHTML(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "text/html" || mt == "application/xhtml+xml")
 }

@@ -111,8 +111,9 @@ type Vendor struct {
 	NoRetryAfter bool
 	// StatusIsVerdict is set for a vendor whose documented success is its
 	// HTTP status alone, with a body of no documented format (Vonage): a
-	// 2xx, whatever its body, is then Confirmed, and the client need not
-	// read it.
+	// 2xx is then Confirmed whatever its body, and the client need not
+	// read it; but never an HTML page, which is something in front of the
+	// vendor talking (a captive portal), not the vendor.
 	StatusIsVerdict bool
 }
 
@@ -185,7 +186,7 @@ func Run(t *testing.T, v Vendor) {
 	}
 	if v.StatusIsVerdict {
 		for i := range cases {
-			if r := cases[i].raw; r != nil && r.Status == 0 && r.Delay == 0 {
+			if r := cases[i].raw; r != nil && r.Status == 0 && r.Delay == 0 && r.ContentType != "text/html" {
 				cases[i].want = want{outcome: confirm.Confirmed}
 			}
 		}
