@@ -79,6 +79,8 @@ type Liasmart struct {
 	CTrackPath  string `env:"RELAY_LIASMART_CTRACK_PATH" envDefault:"/api/CTrack"`
 	APIID       string `env:"RELAY_LIASMART_API_ID"`
 	APIPassword string `env:"RELAY_LIASMART_API_PASSWORD" secret:"true"`
+	MaxInFlight int    `env:"RELAY_LIASMART_MAX_IN_FLIGHT" envDefault:"0"`
+	Rate        Rate   `env:"RELAY_LIASMART_RATE" envDefault:"0"`
 }
 
 // Configured reports whether CTrack credentials were given.
@@ -171,7 +173,17 @@ type Config struct {
 	// The vendor sections are parsed one by one (see sections), so that
 	// a parse error names its variable; the library would only name the
 	// Go field (LowBalance appears three times).
-	Liasmart      Liasmart      `env:"-"`
+	// ConfirmVendors are the vendors this deployment accepts events for.
+	ConfirmVendors []string `env:"RELAY_CONFIRM_VENDORS" envDefault:"liasmart"`
+	Liasmart       Liasmart `env:"-"`
+	Twilio         Twilio   `env:"-"`
+	Vonage         Vonage   `env:"-"`
+	AWS            AWS      `env:"-"`
+	Telesign       Telesign `env:"-"`
+	Plivo          Plivo    `env:"-"`
+	Tencent        Tencent  `env:"-"`
+	Alibaba        Alibaba  `env:"-"`
+	// VendorTimeout bounds one vendor call, of every vendor.
 	VendorTimeout time.Duration `env:"RELAY_VENDOR_TIMEOUT" envDefault:"10s"`
 
 	// The monitored vendors; each is off while its credentials are empty.
@@ -228,7 +240,8 @@ type Config struct {
 // sections are the structs whose tagged fields are parsed, each on its
 // own: a parse error names a Go field, which is unique within a section.
 func (c *Config) sections() []any {
-	return []any{c, &c.Liasmart, &c.Laaffic, &c.Itniotech, &c.JPush}
+	return []any{c, &c.Liasmart, &c.Twilio, &c.Vonage, &c.AWS, &c.Telesign, &c.Plivo, &c.Tencent, &c.Alibaba,
+		&c.Laaffic, &c.Itniotech, &c.JPush}
 }
 
 // Variable describes one environment variable of Config.
@@ -489,6 +502,7 @@ func (c Config) Validate() error {
 	if (c.Liasmart.APIID == "") != (c.Liasmart.APIPassword == "") {
 		bad("RELAY_LIASMART_API_ID and RELAY_LIASMART_API_PASSWORD must be set together")
 	}
+	errs = append(errs, c.validateConfirmVendors()...)
 	if c.VendorTimeout <= 0 {
 		bad("RELAY_VENDOR_TIMEOUT must be positive")
 	}
