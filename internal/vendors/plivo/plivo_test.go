@@ -274,3 +274,30 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestFakeSeesOverlaps: the fake notices a second call for a message_uuid
+// while the first is still in flight (relay's claim must prevent it).
+func TestFakeSeesOverlaps(t *testing.T) {
+	t.Parallel()
+	client, fake := newClient(t)
+	cv := confirm.Conversion{MessageID: plivotest.MessageUUID(11), At: time.Now()}
+	fake.Raw(cv.MessageID, confirmtest.Raw{Delay: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = client.Confirm(ctx, cv)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for fake.Calls(cv.MessageID) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling the fake, not waiting for an effect
+	}
+	if a, err := client.Confirm(context.Background(), cv); err != nil || a.Outcome != confirm.Confirmed {
+		t.Errorf("second call: %+v, %v", a, err)
+	}
+	cancel()
+	<-done
+	if got := fake.Overlaps()[cv.MessageID]; got != 2 {
+		t.Errorf("overlaps %v, want 2 calls seen together", fake.Overlaps())
+	}
+}
