@@ -1,0 +1,274 @@
+// Package twiliotest is a fake of Twilio's Message Feedback resource for
+// tests: it checks every request as Twilio's OpenAPI description
+// (twilio_api_v2010.json, CreateMessageFeedback) documents it, answers in
+// Twilio's own words, counts calls per MessageSid and notices overlapping
+// ones. It implements confirmtest.Fake.
+package twiliotest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"relay/internal/vendors/confirm/confirmtest"
+	"relay/internal/vendors/vendorbody/vendorbodytest"
+)
+
+// Options configure a Fake.
+type Options struct {
+	// AccountSID is the account in the path; AuthToken its password.
+	// APIKeySID and APIKeySecret, when set, are accepted as well, as
+	// Twilio accepts either.
+	AccountSID   string
+	AuthToken    string
+	APIKeySID    string
+	APIKeySecret string
+	// SuccessStatus is the status of a recorded feedback, default 200 (the
+	// current OpenAPI description; older ones said 201).
+	SuccessStatus int
+}
+
+// reply is one scripted answer.
+type reply struct {
+	kind confirmtest.Kind
+	raw  *confirmtest.Raw
+	// status, code and message: an error in Twilio's format (Error).
+	status, code int
+	message      string
+}
+
+// Fake is an http.Handler imitating Twilio's Message Feedback resource.
+type Fake struct {
+	opts Options
+	srv  *httptest.Server
+
+	mu       sync.Mutex
+	next     map[string][]reply
+	calls    map[string]int
+	inFlight map[string]int
+	overlaps map[string]int
+	problems []string
+}
+
+// New returns a fake with opts; NewServer also starts it.
+func New(opts Options) *Fake {
+	if opts.SuccessStatus == 0 {
+		opts.SuccessStatus = http.StatusOK
+	}
+	return &Fake{opts: opts, next: map[string][]reply{}, calls: map[string]int{},
+		inFlight: map[string]int{}, overlaps: map[string]int{}}
+}
+
+// NewServer starts a fake for the test's lifetime.
+func NewServer(t testing.TB, opts Options) *Fake {
+	t.Helper()
+	f := New(opts)
+	f.srv = httptest.NewServer(f)
+	t.Cleanup(func() {
+		f.srv.CloseClientConnections()
+		f.srv.Close()
+	})
+	return f
+}
+
+// URL is the fake's base URL (scheme and host).
+func (f *Fake) URL() string { return f.srv.URL }
+
+// Answer makes the fake give kind to the next call for messageID.
+func (f *Fake) Answer(messageID string, kind confirmtest.Kind) {
+	f.push(messageID, reply{kind: kind})
+}
+
+// Raw makes the fake give r to the next call for messageID.
+func (f *Fake) Raw(messageID string, r confirmtest.Raw) {
+	f.push(messageID, reply{raw: &r})
+}
+
+// Error makes the fake answer the next call for messageID with a Twilio
+// error: HTTP status, code and message, as Twilio writes them.
+func (f *Fake) Error(messageID string, status, code int, message string) {
+	f.push(messageID, reply{status: status, code: code, message: message})
+}
+
+func (f *Fake) push(id string, r reply) {
+	f.mu.Lock()
+	f.next[id] = append(f.next[id], r)
+	f.mu.Unlock()
+}
+
+// Calls counts the requests received for messageID.
+func (f *Fake) Calls(messageID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[messageID]
+}
+
+// Overlaps returns the MessageSids that ever had two calls in flight at
+// once, with the most seen together.
+func (f *Fake) Overlaps() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := make(map[string]int, len(f.overlaps))
+	for k, v := range f.overlaps {
+		m[k] = v
+	}
+	return m
+}
+
+// Problems lists what broke Twilio's documented format in the requests.
+func (f *Fake) Problems() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.problems...)
+}
+
+func (f *Fake) problem(format string, args ...any) {
+	f.mu.Lock()
+	f.problems = append(f.problems, fmt.Sprintf(format, args...))
+	f.mu.Unlock()
+}
+
+var (
+	pathRe       = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]+)/Messages/([^/]+)/Feedback\.json$`)
+	accountSIDRe = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	messageSIDRe = regexp.MustCompile(`^(SM|MM)[0-9a-fA-F]{32}$`)
+)
+
+// ServeHTTP answers one CreateMessageFeedback call.
+func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m := pathRe.FindStringSubmatch(r.URL.Path)
+	if m == nil {
+		f.problem("path %q is not /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Feedback.json", r.URL.Path)
+		f.writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
+		return
+	}
+	account, sid := m[1], m[2]
+	if !accountSIDRe.MatchString(account) {
+		f.problem("AccountSid %q off ^AC[0-9a-fA-F]{32}$", account)
+	}
+	if !messageSIDRe.MatchString(sid) {
+		f.problem("MessageSid %q off ^(SM|MM)[0-9a-fA-F]{32}$", sid)
+	}
+	if account != f.opts.AccountSID {
+		f.problem("AccountSid %q in the path, want the configured one", account)
+	}
+	if r.Method != http.MethodPost {
+		f.problem("method %s, want POST", r.Method)
+	}
+	if r.URL.RawQuery != "" {
+		f.problem("query %q: the fields go in the form body", r.URL.RawQuery)
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		f.problem("Content-Type %q, want application/x-www-form-urlencoded", r.Header.Get("Content-Type"))
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
+	form, err := url.ParseQuery(string(body))
+	switch {
+	case err != nil:
+		f.problem("body %q is not form-encoded: %v", body, err)
+	case len(form) != 1 || len(form["Outcome"]) != 1 || form.Get("Outcome") != "confirmed":
+		f.problem("form %q, want exactly Outcome=confirmed", body)
+	}
+	user, password, hasAuth := r.BasicAuth()
+	if !hasAuth {
+		f.problem("no HTTP Basic credentials")
+	}
+
+	f.mu.Lock()
+	f.calls[sid]++
+	f.inFlight[sid]++
+	if c := f.inFlight[sid]; c > 1 {
+		f.overlaps[sid] = max(f.overlaps[sid], c)
+	}
+	var rep reply
+	if q := f.next[sid]; len(q) > 0 {
+		rep, f.next[sid] = q[0], q[1:]
+	}
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		if f.inFlight[sid]--; f.inFlight[sid] == 0 {
+			delete(f.inFlight, sid)
+		}
+		f.mu.Unlock()
+	}()
+
+	authorized := hasAuth && ((user == f.opts.AccountSID && password == f.opts.AuthToken && f.opts.AuthToken != "") ||
+		(f.opts.APIKeySID != "" && user == f.opts.APIKeySID && password == f.opts.APIKeySecret))
+	switch {
+	case rep.raw != nil:
+		f.writeRaw(w, r, *rep.raw)
+	case rep.code != 0 || rep.status != 0:
+		f.writeError(w, rep.status, rep.code, rep.message)
+	case !authorized || rep.kind == confirmtest.Credentials:
+		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+		f.writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+	case rep.kind == confirmtest.Permanent:
+		f.writeError(w, http.StatusNotFound, 20404, "The requested resource /2010-04-01/Accounts/"+account+"/Messages/"+sid+"/Feedback.json was not found")
+	case rep.kind == confirmtest.Throttled:
+		// Twilio's 2010 API documents no Retry-After for 20429; its newer
+		// APIs send one, and this fake does, so that the client's reading
+		// of it is tested.
+		w.Header().Set("Retry-After", "7")
+		f.writeError(w, http.StatusTooManyRequests, 20429, "Too Many Requests")
+	case rep.kind == confirmtest.ServerError:
+		f.writeError(w, http.StatusServiceUnavailable, 20503, "Service unavailable")
+	default: // Success, Repeat (Twilio records a repeat like the first), or nothing scripted
+		now := time.Now().UTC().Format(time.RFC1123Z)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(f.opts.SuccessStatus)
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"account_sid": account, "message_sid": sid, "outcome": "confirmed",
+			"date_created": now, "date_updated": now,
+			"uri": "/2010-04-01/Accounts/" + account + "/Messages/" + sid + "/Feedback.json",
+		})
+	}
+}
+
+// writeError answers in Twilio's error format.
+func (f *Fake) writeError(w http.ResponseWriter, status, code int, message string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"code": code, "message": message, "more_info": fmt.Sprintf("https://www.twilio.com/docs/errors/%d", code), "status": status,
+	})
+}
+
+// writeRaw sends r byte for byte.
+func (f *Fake) writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
+	if r.Delay > 0 {
+		select {
+		case <-time.After(r.Delay):
+		case <-req.Context().Done():
+			return
+		}
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	if r.ContentType != "" {
+		w.Header().Set("Content-Type", r.ContentType)
+	}
+	status := r.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
+}
+
+// MessageSID returns a well-formed MessageSid, distinct for each n.
+func MessageSID(n int) string { return fmt.Sprintf("SM%032x", n) }
+
+// Ensure the interface stays met.
+var _ confirmtest.Fake = (*Fake)(nil)
