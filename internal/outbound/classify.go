@@ -7,13 +7,15 @@ import (
 	"context"
 	"fmt"
 
-	"relay/internal/vendors/liasmart"
+	"relay/internal/vendors/confirm"
 )
 
-// Confirmer tells a vendor that a message converted. *liasmart.Client is
-// one; tests use others.
+// Confirmer tells a vendor that a message converted, and says in relay's
+// terms what the vendor answered (confirm.Answer): each vendor's package
+// classifies its own codes. An error means no verdict could be read (the
+// Answer is then transient).
 type Confirmer interface {
-	Confirm(ctx context.Context, messageID string) (liasmart.Result, error)
+	Confirm(ctx context.Context, c confirm.Conversion) (confirm.Answer, error)
 }
 
 // Decision is what to do with an event after a vendor call.
@@ -50,31 +52,30 @@ func (d Decision) String() string {
 	return fmt.Sprintf("Decision(%d)", int(d))
 }
 
-// Classify decides what a CTrack answer (or failure to get one) means. It
-// is the only place where codes turn into behaviour:
-//   - 1000 confirmed; 1009 already confirmed, a success;
-//   - 1003/1004 credentials rejected: pause the vendor;
-//   - 1001/1002/1005/1006/1007/1008 permanent failure of the event;
-//   - transport errors, timeouts, non-2xx (5xx, 429, ...), unparseable
-//     bodies and undocumented codes: retry with backoff.
-func Classify(res liasmart.Result, err error) Decision {
-	if err != nil {
-		// Every error the client returns (*HTTPError, ErrTimeout,
-		// ErrBadResponse, transport) is about this call, not about the
-		// event: nothing in it proves the event can never succeed.
-		return Retry
-	}
-	switch res.Code {
-	case liasmart.CodeOK:
+// Classify turns an answer's outcome into the worker's decision:
+//   - confirmed and already confirmed are successes;
+//   - credentials rejected pause the vendor;
+//   - a permanent answer fails the event;
+//   - anything transient (transport errors, timeouts, non-2xx, unparseable
+//     bodies, undocumented codes) is retried with backoff.
+func Classify(a confirm.Answer) Decision {
+	switch a.Outcome {
+	case confirm.Confirmed:
 		return Confirmed
-	case liasmart.CodeMessageAlreadyUpdate:
+	case confirm.AlreadyConfirmed:
 		return AlreadyConfirmed
-	case liasmart.CodeInvalidAPIID, liasmart.CodeInvalidAPIPassword:
+	case confirm.Credentials:
 		return Pause
-	case liasmart.CodeAPIIDMissing, liasmart.CodeAPIPasswordMissing, liasmart.CodeStatusMissing,
-		liasmart.CodeInvalidStatus, liasmart.CodeMessageIDMissing, liasmart.CodeInvalidMessageID:
+	case confirm.Permanent:
 		return Fail
-	default:
-		return Retry
 	}
+	return Retry
+}
+
+// verdictless reports whether a call got no word from the vendor's API
+// on the event: an error, or a transient answer that is only a non-2xx
+// status (5xx, 429, a redirect). A transient answer the API wrote itself
+// (an undocumented code on a 200) shows the vendor up.
+func verdictless(a confirm.Answer, err error) bool {
+	return err != nil || (a.Outcome == confirm.Transient && (a.HTTPStatus < 200 || a.HTTPStatus > 299))
 }

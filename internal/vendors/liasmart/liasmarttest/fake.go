@@ -42,6 +42,8 @@ type Reply struct {
 	Pad int
 	// Drip sends the body one byte at a time, this long apart.
 	Drip time.Duration
+	// Header is added to the answer (Retry-After, ...).
+	Header http.Header
 }
 
 // The hostile answers below are what vendors, and the proxies and portals
@@ -141,6 +143,9 @@ type Fake struct {
 	// names those that ever had two at once (relay's claim forbids it).
 	inFlight map[string]int
 	overlaps map[string]int
+	// queued are the answers to the next calls for a message_id, given
+	// before Script is asked.
+	queued map[string][]*Reply
 }
 
 // New returns a fake with opts.
@@ -148,7 +153,15 @@ func New(opts Options) *Fake {
 	if opts.Path == "" {
 		opts.Path = "/api/CTrack"
 	}
-	return &Fake{opts: opts, confirmed: map[string]int{}, inFlight: map[string]int{}, overlaps: map[string]int{}}
+	return &Fake{opts: opts, confirmed: map[string]int{}, inFlight: map[string]int{}, overlaps: map[string]int{}, queued: map[string][]*Reply{}}
+}
+
+// Queue makes r the answer to the next call for messageID that has no
+// answer queued before it; Script is not asked for that call.
+func (f *Fake) Queue(messageID string, r *Reply) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queued[messageID] = append(f.queued[messageID], r)
 }
 
 // NewServer starts the fake on a local port for the test's lifetime and
@@ -220,6 +233,12 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.n++
 	n := f.n
+	var reply *Reply
+	queued := false
+	if q := f.queued[messageID]; len(q) > 0 {
+		reply, queued = q[0], true
+		f.queued[messageID] = q[1:]
+	}
 	f.inFlight[messageID]++
 	if c := f.inFlight[messageID]; c > 1 {
 		f.overlaps[messageID] = max(f.overlaps[messageID], c)
@@ -234,8 +253,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 	}()
 
-	var reply *Reply
-	if f.opts.Script != nil {
+	if f.opts.Script != nil && !queued {
 		reply = f.opts.Script(messageID, n)
 	}
 	if d := f.opts.Latency; d > 0 {
@@ -311,6 +329,11 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ct)
 	if reply != nil && reply.Location != "" {
 		w.Header().Set("Location", reply.Location)
+	}
+	if reply != nil {
+		for k, vs := range reply.Header {
+			w.Header()[k] = vs
+		}
 	}
 	if reply != nil && (reply.Pad > 0 || reply.Drip > 0) {
 		w.WriteHeader(httpStatus)
