@@ -87,6 +87,9 @@ func New(cfg Config) (*Client, error) {
 	if sdkCfg.Region == "" {
 		return nil, errors.New("aws: no region: set RELAY_AWS_REGION")
 	}
+	if sdkCfg.Credentials == nil {
+		return nil, errors.New("aws: the SDK's configuration gives no credentials provider")
+	}
 	// The client is set on the service rather than in the loader, so that
 	// the loader can still put a custom CA bundle into its own transport,
 	// which relay's client then uses.
@@ -95,9 +98,6 @@ func New(cfg Config) (*Client, error) {
 		base = bc.GetTransport()
 	}
 	hc := httpClient(cfg.HTTPClient, base, cfg.MaxConns)
-	if sdkCfg.Credentials == nil {
-		return nil, errors.New("aws: the SDK's configuration gives no credentials provider")
-	}
 	sdk := pinpointsmsvoicev2.NewFromConfig(sdkCfg, func(o *pinpointsmsvoicev2.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = awssdk.String(cfg.Endpoint)
