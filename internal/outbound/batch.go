@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -16,7 +15,7 @@ import (
 
 	"relay/internal/bus"
 	"relay/internal/store"
-	"relay/internal/vendors/liasmart"
+	"relay/internal/vendors/confirm"
 )
 
 // item is one event of a batch with everything decided about it.
@@ -168,7 +167,7 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 			it.verdict, it.result = &v, &v.result
 			vc := vendorCall{vendor: it.reg.Vendor, done: it.call.done, signal: v.signal, probe: it.call.probe}
 			if v.signal == refused {
-				vc.reason, vc.code = it.result.LastError, int(it.call.res.Code)
+				vc.reason, vc.code = it.result.LastError, it.call.answer.Code()
 			}
 			signals = append(signals, vc)
 		}
@@ -290,47 +289,56 @@ func (w *Worker) callVendor(ctx context.Context, it *item) {
 	it.call.started = w.cfg.Now()
 	ctx, span := w.traceCall(ctx, it)
 	t0 := time.Now()
-	it.call.res, it.call.err = w.confirm(ctx, c, it)
+	it.call.answer, it.call.err = w.confirm(ctx, c, it)
 	it.call.duration = time.Since(t0)
 	it.call.done = time.Now()
 	endCall(span, it.call)
-	label := strconv.Itoa(int(it.call.res.Code))
-	if it.call.err != nil {
-		label = errorClass(it.call.err)
+	w.m.VendorCalls.WithLabelValues(it.reg.Vendor, callLabel(it.call.answer, it.call.err)).Observe(it.call.duration.Seconds())
+}
+
+// conversion is what the vendor is told of it: the message and when it
+// converted, the registration's occurred_at or else when relay accepted
+// it, so that a retry days later still reports the true time.
+func (it *item) conversion() confirm.Conversion {
+	at := it.reg.ReceivedAt
+	switch {
+	case it.event.OccurredAt != nil:
+		at = *it.event.OccurredAt
+	case it.reg.OccurredAt != nil:
+		at = *it.reg.OccurredAt
+	case at.IsZero():
+		at = it.event.CreatedAt
 	}
-	w.m.VendorCalls.WithLabelValues(it.reg.Vendor, label).Observe(it.call.duration.Seconds())
+	return confirm.Conversion{MessageID: it.reg.MessageID, At: at}
 }
 
 // confirm calls the vendor's client. A panic in it fails this call alone,
 // as a transient failure ("panic: ..."), logged with its stack; the other
 // calls of the batch go on.
-func (w *Worker) confirm(ctx context.Context, c Confirmer, it *item) (res liasmart.Result, err error) {
+func (w *Worker) confirm(ctx context.Context, c Confirmer, it *item) (a confirm.Answer, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			res, err = liasmart.Result{}, fmt.Errorf("%w: %s", errPanic, panicText(v))
+			a, err = confirm.Answer{Outcome: confirm.Transient}, fmt.Errorf("%w: %s", errPanic, panicText(v))
 			w.log.Error("vendor client panicked; the call counts as a transient failure",
 				"vendor", it.reg.Vendor, "event_id", it.event.ID, "err", err, "stack", string(debug.Stack()))
 		}
 	}()
-	return c.Confirm(ctx, it.reg.MessageID)
+	return c.Confirm(ctx, it.conversion())
 }
 
-func errorClass(err error) string {
-	var httpErr *liasmart.HTTPError
+// callLabel names a call's answer for metrics and spans from a bounded
+// set: the vendor's own code where it is a verdict (the vendor package
+// documents each), else the kind of failure (confirm.Class: "timeout",
+// "http_503", ...; "panic" for a client that panicked). An undocumented
+// code is "transient": a vendor could send any number of them.
+func callLabel(a confirm.Answer, err error) string {
 	switch {
 	case errors.Is(err, errPanic):
 		return "panic"
-	case errors.As(err, &httpErr):
-		return "http_" + strconv.Itoa(httpErr.StatusCode)
-	case errors.Is(err, liasmart.ErrTimeout):
-		return "timeout"
-	case errors.Is(err, liasmart.ErrTooLarge):
-		return "too_large"
-	case errors.Is(err, liasmart.ErrBadResponse):
-		return "bad_response"
-	default:
-		return "transport"
+	case err == nil && a.Outcome != confirm.Transient && a.Status != "":
+		return a.Status
 	}
+	return confirm.Class(a, err)
 }
 
 // decode parses the batch, terminating messages that can never be

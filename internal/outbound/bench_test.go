@@ -13,7 +13,7 @@ import (
 	"relay/internal/bus"
 	"relay/internal/store"
 	"relay/internal/testenv"
-	"relay/internal/vendors/liasmart"
+	"relay/internal/vendors/confirm"
 )
 
 // benchBatch is RELAY_WORKER_BATCH's default.
@@ -23,8 +23,8 @@ const benchBatch = 500
 // not a vendor.
 type benchConfirmer struct{}
 
-func (benchConfirmer) Confirm(context.Context, string) (liasmart.Result, error) {
-	return liasmart.Result{Code: liasmart.CodeOK, Description: "OK", HTTPStatus: 200}, nil
+func (benchConfirmer) Confirm(context.Context, confirm.Conversion) (confirm.Answer, error) {
+	return confirm.Answer{Outcome: confirm.Confirmed, Status: "1000", Meaning: "OK", HTTPStatus: 200}, nil
 }
 
 // timedStore measures the time the worker spends in its two batch

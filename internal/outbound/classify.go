@@ -8,13 +8,14 @@ import (
 	"fmt"
 
 	"relay/internal/vendors/confirm"
-	"relay/internal/vendors/liasmart"
 )
 
-// Confirmer tells a vendor that a message converted. *liasmart.Client is
-// one; tests use others.
+// Confirmer tells a vendor that a message converted, and says in relay's
+// terms what the vendor answered (confirm.Answer): each vendor's package
+// classifies its own codes. An error means no verdict could be read (the
+// Answer is then transient).
 type Confirmer interface {
-	Confirm(ctx context.Context, messageID string) (liasmart.Result, error)
+	Confirm(ctx context.Context, c confirm.Conversion) (confirm.Answer, error)
 }
 
 // Decision is what to do with an event after a vendor call.
@@ -51,16 +52,13 @@ func (d Decision) String() string {
 	return fmt.Sprintf("Decision(%d)", int(d))
 }
 
-// Classify decides what a CTrack answer (or failure to get one) means.
-// The vendor's codes are the vendor package's to classify
-// (liasmart.Answer); this turns its outcome into the worker's decision:
+// Classify turns an answer's outcome into the worker's decision:
 //   - confirmed and already confirmed are successes;
 //   - credentials rejected pause the vendor;
 //   - a permanent answer fails the event;
 //   - anything transient (transport errors, timeouts, non-2xx, unparseable
 //     bodies, undocumented codes) is retried with backoff.
-func Classify(res liasmart.Result, err error) Decision {
-	a, _ := liasmart.Answer(res, err)
+func Classify(a confirm.Answer) Decision {
 	switch a.Outcome {
 	case confirm.Confirmed:
 		return Confirmed
@@ -72,4 +70,12 @@ func Classify(res liasmart.Result, err error) Decision {
 		return Fail
 	}
 	return Retry
+}
+
+// verdictless reports whether a call got no word from the vendor's API
+// on the event: an error, or a transient answer that is only a non-2xx
+// status (5xx, 429, a redirect). A transient answer the API wrote itself
+// (an undocumented code on a 200) shows the vendor up.
+func verdictless(a confirm.Answer, err error) bool {
+	return err != nil || (a.Outcome == confirm.Transient && (a.HTTPStatus < 200 || a.HTTPStatus > 299))
 }

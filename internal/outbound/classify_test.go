@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"relay/internal/vendors/confirm"
 	"relay/internal/vendors/liasmart"
 )
 
@@ -20,7 +21,7 @@ func TestClassifyEveryCode(t *testing.T) {
 		1010: Retry, 999: Retry, 0: Retry, -1: Retry,
 	}
 	for code, d := range want {
-		if got := Classify(liasmart.Result{Code: code, HTTPStatus: 200}, nil); got != d {
+		if got := Classify(answerOf(liasmart.Result{Code: code, HTTPStatus: 200}, nil)); got != d {
 			t.Errorf("Classify(%d) = %s, want %s", code, got, d)
 		}
 	}
@@ -33,10 +34,16 @@ func TestClassifyEveryCode(t *testing.T) {
 		errors.New("connection reset by peer"),
 	}
 	for _, err := range errs {
-		if got := Classify(liasmart.Result{}, err); got != Retry {
+		if got := Classify(answerOf(liasmart.Result{}, err)); got != Retry {
 			t.Errorf("Classify(err %v) = %s, want retry", err, got)
 		}
 	}
+}
+
+// answerOf is CTrack's answer as its client gives it to the worker.
+func answerOf(res liasmart.Result, err error) confirm.Answer {
+	a, _ := liasmart.Answer(res, err)
+	return a
 }
 
 func TestBackoffStaysWithinBounds(t *testing.T) {

@@ -1,20 +1,18 @@
 package outbound
 
 import (
-	"errors"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
 	"relay/internal/store"
-	"relay/internal/vendors/liasmart"
+	"relay/internal/vendors/confirm"
 )
 
 // call is one vendor call as made.
 type call struct {
-	res      liasmart.Result
+	answer   confirm.Answer
 	err      error
 	started  time.Time
 	duration time.Duration
@@ -53,27 +51,32 @@ type verdict struct {
 // decide turns a vendor call into the event's next state. It is pure: the
 // batch applies the verdicts of all its calls in one transaction.
 func decide(p policy, ev store.Event, c call, now time.Time) verdict {
-	decision := Classify(c.res, c.err)
+	decision := Classify(c.answer)
 	attempt := &store.Attempt{
 		CallID: uuid.New(), EventID: ev.ID, Attempt: ev.Attempts + 1,
 		StartedAt: c.started, Duration: c.duration, Outcome: decision.String(),
 	}
-	if c.res.HTTPStatus != 0 {
-		s := c.res.HTTPStatus
+	if c.answer.HTTPStatus != 0 {
+		s := c.answer.HTTPStatus
 		attempt.HTTPStatus = &s
 	}
 	if c.err == nil {
-		code := int(c.res.Code)
-		attempt.VendorCode = &code
+		attempt.VendorCode = c.answer.Code()
 	}
+	noVerdict := verdictless(c.answer, c.err)
 	switch {
 	case c.err != nil:
 		attempt.Error = c.err.Error()
+	case noVerdict:
+		attempt.Error = ev.Vendor + ": " + c.answer.Status
+		if c.answer.Meaning != "" {
+			attempt.Error += ": " + c.answer.Meaning
+		}
 	case decision != Confirmed && decision != AlreadyConfirmed:
-		attempt.Error = fmt.Sprintf("vendor code %d: %s", c.res.Code, c.res.Code.Meaning())
+		attempt.Error = "vendor code " + c.answer.Status + ": " + c.answer.Meaning
 	}
 	v := verdict{decision: decision, signal: answered}
-	if c.err != nil {
+	if noVerdict {
 		v.signal = transient
 	}
 	r := store.Result{EventID: ev.ID, Vendor: ev.Vendor, Call: attempt, LastError: attempt.Error, Generation: ev.Generation,
@@ -94,7 +97,7 @@ func decide(p policy, ev store.Event, c call, now time.Time) verdict {
 		v.signal = refused
 		park()
 	case Retry:
-		if c.probe && c.err != nil {
+		if c.probe && noVerdict {
 			// A probe without an answer proves nothing: still paused.
 			park()
 			break
@@ -104,23 +107,15 @@ func decide(p policy, ev store.Event, c call, now time.Time) verdict {
 			r.State = store.StateFailed
 			// Transient failures only: the store parks the event instead
 			// if the vendor turns out to be down rather than refusing it.
-			r.Exhausted = c.err != nil
+			r.Exhausted = noVerdict
 			break
 		}
-		v.delay = p.backoff.After(spent, retryAfter(c.err))
+		v.delay = p.backoff.After(spent, c.answer.RetryAfter)
 		next := now.Add(v.delay)
 		r.State, r.NextAttemptAt = store.StateRetrying, &next
 	}
 	v.result = r
 	return v
-}
-
-func retryAfter(err error) time.Duration {
-	var he *liasmart.HTTPError
-	if errors.As(err, &he) && (he.StatusCode == 429 || he.StatusCode == 503) {
-		return he.RetryAfter
-	}
-	return 0
 }
 
 // vendorCall is one call of a batch as the tally sees it.
@@ -130,7 +125,7 @@ type vendorCall struct {
 	signal signal
 	probe  bool
 	reason string // a refusal's
-	code   int
+	code   *int   // a refusal's vendor code, where it is a number
 }
 
 // tally sums up what a batch's calls said about each vendor, in the order
@@ -158,8 +153,7 @@ func tally(calls []vendorCall, threshold int) []store.VendorTally {
 		case refused:
 			t.Answered, t.Failures = true, 0
 			if !t.Refused {
-				code := c.code
-				t.Refused, t.Reason, t.Code = true, c.reason, &code
+				t.Refused, t.Reason, t.Code = true, c.reason, c.code
 			}
 		}
 	}

@@ -16,10 +16,15 @@ func TestDecide(t *testing.T) {
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	pol := policy{maxAttempts: 3, probe: time.Minute,
 		backoff: Backoff{Schedule: []time.Duration{5 * time.Second, time.Minute, 5 * time.Minute}}}
-	answer := func(code liasmart.Code) call { return call{res: liasmart.Result{Code: code, HTTPStatus: 200}} }
-	http503 := call{err: &liasmart.HTTPError{StatusCode: 503, RetryAfter: 2 * time.Minute}, res: liasmart.Result{HTTPStatus: 503}}
-	http429far := call{err: &liasmart.HTTPError{StatusCode: 429, RetryAfter: time.Hour}, res: liasmart.Result{HTTPStatus: 429}}
-	timeout := call{err: fmt.Errorf("%w after 10s", liasmart.ErrTimeout)}
+	// The calls as CTrack's client answers them (liasmart.Answer).
+	ctrack := func(res liasmart.Result, err error) call {
+		a, err := liasmart.Answer(res, err)
+		return call{answer: a, err: err}
+	}
+	answer := func(code liasmart.Code) call { return ctrack(liasmart.Result{Code: code, HTTPStatus: 200}, nil) }
+	http503 := ctrack(liasmart.Result{HTTPStatus: 503}, &liasmart.HTTPError{StatusCode: 503, RetryAfter: 2 * time.Minute})
+	http429far := ctrack(liasmart.Result{HTTPStatus: 429}, &liasmart.HTTPError{StatusCode: 429, RetryAfter: time.Hour})
+	timeout := ctrack(liasmart.Result{}, fmt.Errorf("%w after 10s", liasmart.ErrTimeout))
 	probe := func(c call) call { c.probe = true; return c }
 	for _, c := range []struct {
 		name      string
@@ -62,8 +67,8 @@ func TestDecide(t *testing.T) {
 			if r.Call == nil || r.Call.Attempt != 8 || r.Generation != 3 {
 				t.Errorf("call %+v generation %d; want attempt 8 recorded for generation 3", r.Call, r.Generation)
 			}
-			if (c.call.err == nil) != (r.Call.VendorCode != nil) {
-				t.Errorf("vendor code %v for err %v: an answer has one, a failure none", r.Call.VendorCode, c.call.err)
+			if spoke := !verdictless(c.call.answer, c.call.err); spoke != (r.Call.VendorCode != nil) {
+				t.Errorf("vendor code %v for %+v, err %v: a vendor's answer has one, a failure or a bare status none", r.Call.VendorCode, c.call.answer, c.call.err)
 			}
 		})
 	}
@@ -72,6 +77,7 @@ func TestDecide(t *testing.T) {
 func TestTally(t *testing.T) {
 	t.Parallel()
 	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
+	code1004 := 1004
 	got := tally([]vendorCall{
 		{vendor: "a", done: at(3), signal: transient},
 		{vendor: "a", done: at(1), signal: transient},
@@ -79,7 +85,7 @@ func TestTally(t *testing.T) {
 		{vendor: "b", done: at(1), signal: transient},
 		{vendor: "b", done: at(2), signal: transient, probe: true},
 		{vendor: "c", done: at(1), signal: answered, probe: true},
-		{vendor: "d", done: at(1), signal: refused, reason: "vendor code 1004", code: 1004},
+		{vendor: "d", done: at(1), signal: refused, reason: "vendor code 1004", code: &code1004},
 	}, 20)
 	want := map[string]string{
 		"a": "answered=true failures=1 refused=false probe=false",  // the failure at 1 is before the answer

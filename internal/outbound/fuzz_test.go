@@ -57,12 +57,13 @@ func FuzzVendorAnswer(f *testing.F) {
 			t.Fatalf("claim: %+v, %v", claimed, err)
 		}
 		started := time.Now()
-		res, callErr := client.Confirm(ctx, ev.MessageID)
-		c := call{res: res, err: callErr, started: started, duration: time.Since(started), done: time.Now()}
+		res, rawErr := client.Call(ctx, ev.MessageID)
+		answer, callErr := liasmart.Answer(res, rawErr)
+		c := call{answer: answer, err: callErr, started: started, duration: time.Since(started), done: time.Now()}
 		v := decide(pol, claimed[0].Event, c, time.Now())
 		vc := vendorCall{vendor: "liasmart", done: c.done, signal: v.signal}
 		if v.signal == refused {
-			vc.reason, vc.code = v.result.LastError, int(res.Code)
+			vc.reason, vc.code = v.result.LastError, answer.Code()
 		}
 		_, err = st.RecordBatch(ctx, store.Batch{Token: token, Release: []uuid.UUID{ev.ID},
 			Results: []store.Result{v.result}, Vendors: tally([]vendorCall{vc}, 0)})
@@ -82,9 +83,9 @@ func FuzzVendorAnswer(f *testing.F) {
 			texts = append(texts, *e.LastError)
 		}
 		if callErr != nil {
-			texts = append(texts, callErr.Error(), errorClass(callErr))
+			texts = append(texts, callErr.Error())
 		}
-		texts = append(texts, res.Description)
+		texts = append(texts, res.Description, answer.Status, answer.Meaning, callLabel(answer, callErr))
 		// Pieces of the password the body holds only as part of it: a cut
 		// made before the redaction would keep one.
 		var pieces []string

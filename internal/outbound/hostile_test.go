@@ -17,6 +17,7 @@ import (
 	"relay/internal/bus"
 	"relay/internal/store"
 	"relay/internal/testenv"
+	"relay/internal/vendors/confirm"
 	"relay/internal/vendors/liasmart"
 	"relay/internal/vendors/liasmart/liasmarttest"
 )
@@ -106,12 +107,12 @@ type panicking struct {
 	called atomic.Int32
 }
 
-func (p *panicking) Confirm(ctx context.Context, messageID string) (liasmart.Result, error) {
-	if messageID == p.msg && p.called.Add(1) == 1 {
+func (p *panicking) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.Answer, error) {
+	if conv.MessageID == p.msg && p.called.Add(1) == 1 {
 		// Whatever a panic carries, its text is stored too.
 		panic("client bug\x00 at byte \xff")
 	}
-	return p.next.Confirm(ctx, messageID)
+	return p.next.Confirm(ctx, conv)
 }
 
 // records is a slog handler that keeps what it is given.

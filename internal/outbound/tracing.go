@@ -2,7 +2,6 @@ package outbound
 
 import (
 	"context"
-	"errors"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
@@ -11,7 +10,6 @@ import (
 
 	"relay/internal/bus"
 	"relay/internal/telemetry"
-	"relay/internal/vendors/liasmart"
 )
 
 // traceBatch, with tracing on, continues each event's trace from its
@@ -118,20 +116,19 @@ func endCall(span trace.Span, c *call) {
 		span.End()
 		return
 	}
-	status := c.res.HTTPStatus
-	var httpErr *liasmart.HTTPError
-	if errors.As(c.err, &httpErr) {
-		status = httpErr.StatusCode
+	if c.answer.HTTPStatus != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", c.answer.HTTPStatus))
 	}
-	if status != 0 {
-		span.SetAttributes(attribute.Int("http.response.status_code", status))
-	}
-	if c.err != nil {
-		span.SetAttributes(attribute.String("error.type", errorClass(c.err)))
-		span.SetStatus(codes.Error, errorClass(c.err))
+	if verdictless(c.answer, c.err) {
+		label := callLabel(c.answer, c.err)
+		span.SetAttributes(attribute.String("error.type", label))
+		span.SetStatus(codes.Error, label)
 	} else {
-		span.SetAttributes(attribute.Int("relay.vendor_code", int(c.res.Code)),
-			attribute.String("relay.decision", Classify(c.res, nil).String()))
+		if code := c.answer.Code(); code != nil {
+			span.SetAttributes(attribute.Int("relay.vendor_code", *code))
+		}
+		span.SetAttributes(attribute.String("relay.vendor_status", c.answer.Status),
+			attribute.String("relay.decision", Classify(c.answer).String()))
 	}
 	span.End()
 }

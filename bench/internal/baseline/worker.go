@@ -145,7 +145,7 @@ func RunWorker(ctx context.Context, o WorkerOptions) error {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				res, err := client.Confirm(ctx, r.MessageID)
+				res, err := client.Call(ctx, r.MessageID)
 				states[i] = "failed"
 				if err == nil {
 					c := int32(res.Code)

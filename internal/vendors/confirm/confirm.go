@@ -120,9 +120,19 @@ var (
 	ErrUnreadable = errors.New("unreadable answer")
 )
 
+// Fail returns err as a failure of kind (one of the errors above): it
+// says what err says, and errors.Is finds both kind and err's own chain.
+func Fail(kind, err error) error { return failure{kind: kind, err: err} }
+
+type failure struct{ kind, err error }
+
+func (f failure) Error() string   { return f.err.Error() }
+func (f failure) Unwrap() []error { return []error{f.kind, f.err} }
+
 // Class is a short label from a fixed set for an answer or its failure,
 // for metrics and spans: the failure's kind ("timeout", "transport",
-// "too_large", "unreadable", "panic" for any other error), "http_<status>"
+// "too_large", "bad_response" for an unreadable answer, "error" for any
+// other), "http_<status>"
 // for a transient answer that is only a status, else the outcome's name.
 // A vendor's own codes are never labels: a hostile vendor could make any
 // number of them.
@@ -136,7 +146,7 @@ func Class(a Answer, err error) string {
 	case errors.Is(err, ErrTooLarge):
 		return "too_large"
 	case errors.Is(err, ErrUnreadable):
-		return "unreadable"
+		return "bad_response"
 	default:
 		return "error"
 	}

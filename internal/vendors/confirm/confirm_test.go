@@ -44,7 +44,7 @@ func TestClass(t *testing.T) {
 		{"status only", transient503, nil, "http_503"},
 		{"timeout", confirm.Answer{Outcome: confirm.Transient}, errors.Join(confirm.ErrTimeout), "timeout"},
 		{"too large", transient503, confirm.ErrTooLarge, "too_large"},
-		{"unreadable", confirm.Answer{Outcome: confirm.Transient, HTTPStatus: 200}, confirm.ErrUnreadable, "unreadable"},
+		{"unreadable", confirm.Answer{Outcome: confirm.Transient, HTTPStatus: 200}, confirm.ErrUnreadable, "bad_response"},
 		{"transport", confirm.Answer{Outcome: confirm.Transient}, confirm.ErrTransport, "transport"},
 		{"other error", confirm.Answer{Outcome: confirm.Transient}, errors.New("boom"), "error"},
 		{"status out of range", confirm.Answer{Outcome: confirm.Transient, Status: "HTTP 999", HTTPStatus: 999}, nil, "transient"},
@@ -52,6 +52,15 @@ func TestClass(t *testing.T) {
 		if got := confirm.Class(c.a, c.err); got != c.want {
 			t.Errorf("%s: Class = %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+func TestFailKeepsTheTextAndBothChains(t *testing.T) {
+	t.Parallel()
+	inner := errors.New("liasmart: timeout after 10s")
+	err := confirm.Fail(confirm.ErrTimeout, inner)
+	if err.Error() != inner.Error() || !errors.Is(err, confirm.ErrTimeout) || !errors.Is(err, inner) {
+		t.Errorf("Fail: %q, is timeout %v, is inner %v", err, errors.Is(err, confirm.ErrTimeout), errors.Is(err, inner))
 	}
 }
 

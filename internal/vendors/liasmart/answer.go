@@ -1,12 +1,19 @@
 package liasmart
 
 import (
+	"context"
 	"errors"
-	"fmt"
+	"net/http"
 	"strconv"
 
 	"relay/internal/vendors/confirm"
 )
+
+// Confirm reports conv's message as converted, in relay's terms: Call,
+// then Answer. CTrack takes no conversion time.
+func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.Answer, error) {
+	return Answer(c.Call(ctx, conv.MessageID))
+}
 
 // Outcome is what a CTrack ErrorCode means in relay's terms:
 //   - 1000 confirmed; 1009 already confirmed, a success;
@@ -29,10 +36,10 @@ func (c Code) Outcome() confirm.Outcome {
 	return confirm.Transient
 }
 
-// Answer turns what Confirm returned into relay's terms. A CTrack
-// ErrorCode is a verdict; an HTTP status other than 2xx or 3xx is a
-// transient answer of that status (5xx, 429, 404: CTrack's API did not
-// speak); a 3xx, a timeout, a transport failure, a body over the limit or
+// Answer turns what Call returned into relay's terms. A CTrack
+// ErrorCode is a verdict; an HTTP status other than 2xx is a transient
+// answer of that status (5xx, 429, 404, a redirect: CTrack's API did not
+// speak); a timeout, a transport failure, a body over the limit or
 // without a code is an error wrapping confirm's failure of that kind.
 func Answer(res Result, err error) (confirm.Answer, error) {
 	a := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: res.HTTPStatus}
@@ -42,23 +49,22 @@ func Answer(res Result, err error) (confirm.Answer, error) {
 		a.Outcome = res.Code.Outcome()
 		a.Status = strconv.Itoa(int(res.Code))
 		a.Meaning = res.Code.Meaning()
-		if !res.Code.Documented() && res.Description != "" {
-			a.Meaning = res.Description
-		}
-		return a, nil
-	case errors.As(err, &httpErr) && (httpErr.StatusCode < 300 || httpErr.StatusCode > 399):
-		a.Status = confirm.HTTPStatusText(httpErr.StatusCode)
-		a.Meaning = httpErr.Snippet
-		a.RetryAfter = httpErr.RetryAfter
 		return a, nil
 	case errors.As(err, &httpErr):
-		return a, fmt.Errorf("%w: %w", confirm.ErrUnreadable, err)
+		a.Status = confirm.HTTPStatusText(httpErr.StatusCode)
+		a.Meaning = httpErr.Snippet
+		// A 429 or 503 says when to come back; elsewhere the header is
+		// not CTrack's word on the event.
+		if httpErr.StatusCode == http.StatusTooManyRequests || httpErr.StatusCode == http.StatusServiceUnavailable {
+			a.RetryAfter = httpErr.RetryAfter
+		}
+		return a, nil
 	case errors.Is(err, ErrTimeout):
-		return a, fmt.Errorf("%w: %w", confirm.ErrTimeout, err)
+		return a, confirm.Fail(confirm.ErrTimeout, err)
 	case errors.Is(err, ErrTooLarge):
-		return a, fmt.Errorf("%w: %w", confirm.ErrTooLarge, err)
+		return a, confirm.Fail(confirm.ErrTooLarge, err)
 	case errors.Is(err, ErrBadResponse):
-		return a, fmt.Errorf("%w: %w", confirm.ErrUnreadable, err)
+		return a, confirm.Fail(confirm.ErrUnreadable, err)
 	}
-	return a, fmt.Errorf("%w: %w", confirm.ErrTransport, err)
+	return a, confirm.Fail(confirm.ErrTransport, err)
 }

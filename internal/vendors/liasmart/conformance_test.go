@@ -1,7 +1,6 @@
 package liasmart_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -12,21 +11,13 @@ import (
 	"relay/internal/vendors/liasmart/liasmarttest"
 )
 
-// conformer is a CTrack client as the conformance suite calls it: the
-// call, then Answer's classification.
-type conformer struct{ c *liasmart.Client }
-
-func (c conformer) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.Answer, error) {
-	return liasmart.Answer(c.c.Confirm(ctx, conv.MessageID))
-}
-
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	const id, password = "API4623444906", "password@123-SECRET"
 	confirmtest.Run(t, confirmtest.Vendor{
 		Name: "liasmart",
 		New: func(baseURL string, timeout time.Duration) confirmtest.Client {
-			return conformer{liasmart.New(liasmart.Config{BaseURL: baseURL, APIID: id, APIPassword: password, Timeout: timeout})}
+			return liasmart.New(liasmart.Config{BaseURL: baseURL, APIID: id, APIPassword: password, Timeout: timeout})
 		},
 		Fake: func(t *testing.T) confirmtest.Fake {
 			f, srv := liasmarttest.NewServer(t, liasmarttest.Options{APIID: id, APIPassword: password})

@@ -75,7 +75,7 @@ func TestHostileAnswers(t *testing.T) {
 				Script: func(string, int) *liasmarttest.Reply { return tc.reply },
 			})
 			c := liasmart.New(liasmart.Config{BaseURL: srv.URL, APIID: apiID, APIPassword: apiPassword, Timeout: 500 * time.Millisecond})
-			res, err := c.Confirm(context.Background(), "m1")
+			res, err := c.Call(context.Background(), "m1")
 			if err == nil || !tc.check(err) {
 				t.Fatalf("Confirm = %+v, %v; not the classified failure expected", res, err)
 			}
@@ -97,7 +97,7 @@ func TestHostileCodeAndDescription(t *testing.T) {
 	for name, reply := range replies {
 		_, srv := liasmarttest.NewServer(t, liasmarttest.Options{Script: func(string, int) *liasmarttest.Reply { return reply }})
 		c := liasmart.New(liasmart.Config{BaseURL: srv.URL, APIID: apiID, APIPassword: apiPassword})
-		res, err := c.Confirm(context.Background(), "m1")
+		res, err := c.Call(context.Background(), "m1")
 		if err != nil || res.Code == 0 {
 			t.Fatalf("%s: Confirm = %+v, %v; want the code", name, res, err)
 		}
@@ -116,7 +116,7 @@ func TestRedirectIsNotFollowedWithTheCallersClient(t *testing.T) {
 		Script: func(string, int) *liasmarttest.Reply { return liasmarttest.Redirect(target.URL + "/api/CTrack") },
 	})
 	c := liasmart.New(liasmart.Config{BaseURL: srv.URL, APIID: apiID, APIPassword: apiPassword, HTTPClient: &http.Client{}})
-	_, err := c.Confirm(context.Background(), "m1")
+	_, err := c.Call(context.Background(), "m1")
 	var he *liasmart.HTTPError
 	if !errors.As(err, &he) || he.StatusCode != http.StatusFound {
 		t.Fatalf("got %v, want HTTPError 302", err)

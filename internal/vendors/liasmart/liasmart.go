@@ -170,7 +170,7 @@ type request struct {
 	Status      string `json:"status"`
 }
 
-// Confirm reports messageID as converted ("status":"true"). A nil error
+// Call reports messageID as converted ("status":"true"). A nil error
 // means CTrack answered with an ErrorCode, whatever it is; the error cases
 // are transport failures, timeouts (ErrTimeout, a body still dripping in
 // when the timeout ends included), non-2xx statuses (*HTTPError, 3xx
@@ -178,7 +178,7 @@ type request struct {
 // code or HTML pages (ErrBadResponse). Result.HTTPStatus is set whenever a
 // response arrived. No error text, and no Description, contains a
 // credential, a control character or invalid UTF-8.
-func (c *Client) Confirm(ctx context.Context, messageID string) (Result, error) {
+func (c *Client) Call(ctx context.Context, messageID string) (Result, error) {
 	body, err := json.Marshal(request{c.cfg.APIID, c.cfg.APIPassword, messageID, "true"})
 	if err != nil {
 		return Result{}, fmt.Errorf("liasmart: encode: %w", err)

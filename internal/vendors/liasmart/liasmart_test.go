@@ -77,7 +77,7 @@ func TestConfirm(t *testing.T) {
 	c := liasmart.New(liasmart.Config{BaseURL: srv.URL, APIID: apiID, APIPassword: apiPassword})
 	ctx := context.Background()
 	for i, want := range []liasmart.Code{1000, 1009} {
-		res, err := c.Confirm(ctx, "4134")
+		res, err := c.Call(ctx, "4134")
 		if err != nil || res.Code != want || res.HTTPStatus != 200 {
 			t.Fatalf("call %d: %+v, %v; want %d", i+1, res, err, want)
 		}
@@ -87,7 +87,7 @@ func TestConfirm(t *testing.T) {
 	}
 
 	wrong := liasmart.New(liasmart.Config{BaseURL: srv.URL, APIID: apiID, APIPassword: "nope-wrong-password"})
-	res, err := wrong.Confirm(ctx, "4135")
+	res, err := wrong.Call(ctx, "4135")
 	if err != nil || res.Code != liasmart.CodeInvalidAPIPassword {
 		t.Fatalf("wrong password: %+v, %v; want 1004", res, err)
 	}
@@ -126,7 +126,7 @@ func TestConfirmFailures(t *testing.T) {
 				Script: func(string, int) *liasmarttest.Reply { return &reply },
 			})
 			c := liasmart.New(liasmart.Config{BaseURL: srv.URL, APIID: apiID, APIPassword: apiPassword, Timeout: 200 * time.Millisecond})
-			_, err := c.Confirm(context.Background(), "m1")
+			_, err := c.Call(context.Background(), "m1")
 			if !tc.check(err) {
 				t.Fatalf("error %v does not match", err)
 			}
@@ -145,7 +145,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	})
 	ts := newServer(t, srv)
 	c := liasmart.New(liasmart.Config{BaseURL: ts, APIID: apiID, APIPassword: apiPassword})
-	_, err := c.Confirm(context.Background(), "m1")
+	_, err := c.Call(context.Background(), "m1")
 	var he *liasmart.HTTPError
 	if !errors.As(err, &he) || he.StatusCode != http.StatusFound {
 		t.Fatalf("got %v, want HTTPError 302", err)

@@ -36,7 +36,7 @@ func TestConfirmReportsRetryAfter(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	c := liasmart.New(liasmart.Config{BaseURL: srv.URL, APIID: "id", APIPassword: "pw", Timeout: 5 * time.Second})
-	_, err := c.Confirm(context.Background(), "m1")
+	_, err := c.Call(context.Background(), "m1")
 	var he *liasmart.HTTPError
 	if !errors.As(err, &he) || he.StatusCode != 429 || he.RetryAfter != 7*time.Second {
 		t.Fatalf("Confirm error = %#v, want HTTP 429 with RetryAfter 7s", err)

@@ -111,8 +111,9 @@ type Vendor struct {
 	NoRetryAfter bool
 	// StatusIsVerdict is set for a vendor whose documented success is its
 	// HTTP status alone, with a body of no documented format (Vonage): a
-	// 2xx, whatever its body, is then Confirmed, and the client need not
-	// read it.
+	// 2xx is then Confirmed whatever its body, and the client need not
+	// read it; but never an HTML page, which is something in front of the
+	// vendor talking (a captive portal), not the vendor.
 	StatusIsVerdict bool
 }
 
@@ -177,7 +178,7 @@ func Run(t *testing.T, v Vendor) {
 		{name: "dripping body", raw: &Raw{ContentType: "application/json", Body: `{"status":"ok","code":0,"message":"ok"}`, Drip: 200 * time.Millisecond},
 			want: want{outcome: confirm.Transient, err: confirm.ErrTimeout}},
 		{name: "redirect", raw: &Raw{Status: 302, ContentType: "text/html", Header: http.Header{"Location": {"http://127.0.0.1:1/elsewhere"}}, Body: "Found"},
-			want: want{outcome: confirm.Transient, err: confirm.ErrUnreadable}},
+			want: want{outcome: confirm.Transient, anyErr: true}},
 		{name: "HTML 200", raw: &Raw{ContentType: "text/html", Body: "<html><body>Please log in to continue</body></html>"},
 			want: want{outcome: confirm.Transient, err: confirm.ErrUnreadable}},
 		{name: "invalid UTF-8 and controls in a 500", raw: &Raw{Status: 500, ContentType: "text/plain", Body: "bad \xff\xfe\x01\x1b[31m red \u2028 line"},
@@ -185,7 +186,7 @@ func Run(t *testing.T, v Vendor) {
 	}
 	if v.StatusIsVerdict {
 		for i := range cases {
-			if r := cases[i].raw; r != nil && r.Status == 0 && r.Delay == 0 {
+			if r := cases[i].raw; r != nil && r.Status == 0 && r.Delay == 0 && r.ContentType != "text/html" {
 				cases[i].want = want{outcome: confirm.Confirmed}
 			}
 		}

@@ -1,0 +1,311 @@
+// Package vonagetest is a fake of Vonage's Conversion API for tests and
+// local trials. It checks every request as Vonage's API specification
+// (conversion.yml) and SDKs describe it, answers in Vonage's own words
+// (200 "OK", 401, 402, 420, 422, 423, 429, 5xx), counts the calls per
+// message id and notes any two in flight at once for one id.
+package vonagetest
+
+import (
+	"fmt"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"relay/internal/vendors/confirm/confirmtest"
+	"relay/internal/vendors/vendorbody/vendorbodytest"
+	"relay/internal/vendors/vonage"
+)
+
+// Options configure a Fake.
+type Options struct {
+	// APIKey and APISecret, when set, are required: other credentials are
+	// answered 401 as Vonage does.
+	APIKey, APISecret string
+	// Now is the fake's clock for checking timestamps; default time.Now.
+	Now func() time.Time
+}
+
+// reply is one scripted answer.
+type reply struct {
+	kind   confirmtest.Kind
+	status int
+	raw    *confirmtest.Raw
+}
+
+// Fake is Vonage's Conversion API on a local port.
+type Fake struct {
+	opts Options
+	srv  *httptest.Server
+
+	mu        sync.Mutex
+	next      map[string][]reply
+	calls     map[string]int
+	confirmed map[string]int
+	inFlight  map[string]int
+	overlaps  map[string]int
+	problems  []string
+}
+
+// NewServer starts a fake; Close stops it.
+func NewServer(opts Options) *Fake {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	f := &Fake{opts: opts, next: map[string][]reply{}, calls: map[string]int{}, confirmed: map[string]int{},
+		inFlight: map[string]int{}, overlaps: map[string]int{}}
+	f.srv = httptest.NewServer(f)
+	return f
+}
+
+// Start starts a fake for t's lifetime and fails t if any request broke
+// Vonage's documented format.
+func Start(t testing.TB, opts Options) *Fake {
+	t.Helper()
+	f := NewServer(opts)
+	t.Cleanup(func() {
+		f.Close()
+		for _, p := range f.Problems() {
+			t.Errorf("fake Vonage: %s", p)
+		}
+	})
+	return f
+}
+
+// Close stops the fake, cutting any call still open.
+func (f *Fake) Close() {
+	f.srv.CloseClientConnections()
+	f.srv.Close()
+}
+
+// URL is the fake's base URL (scheme and host).
+func (f *Fake) URL() string { return f.srv.URL }
+
+// Answer makes the fake give kind to the next call for messageID.
+func (f *Fake) Answer(messageID string, kind confirmtest.Kind) {
+	f.push(messageID, reply{kind: kind})
+}
+
+// Status makes the fake answer the next call for messageID with a status
+// Vonage documents (401, 402, 420, 422, 423, 429, 500, 503), in Vonage's
+// words.
+func (f *Fake) Status(messageID string, status int) {
+	f.push(messageID, reply{status: status})
+}
+
+// Raw makes the fake give r to the next call for messageID.
+func (f *Fake) Raw(messageID string, r confirmtest.Raw) {
+	f.push(messageID, reply{raw: &r})
+}
+
+func (f *Fake) push(id string, r reply) {
+	f.mu.Lock()
+	f.next[id] = append(f.next[id], r)
+	f.mu.Unlock()
+}
+
+// Calls counts the requests received for messageID.
+func (f *Fake) Calls(messageID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[messageID]
+}
+
+// Confirmations counts the 200 answers given for messageID.
+func (f *Fake) Confirmations(messageID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.confirmed[messageID]
+}
+
+// Overlaps names the message ids that ever had two calls in flight at
+// once, with the most seen together.
+func (f *Fake) Overlaps() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := make(map[string]int, len(f.overlaps))
+	for k, v := range f.overlaps {
+		m[k] = v
+	}
+	return m
+}
+
+// Problems lists what broke Vonage's documented format in the requests.
+func (f *Fake) Problems() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.problems...)
+}
+
+func (f *Fake) problem(format string, args ...any) {
+	f.mu.Lock()
+	f.problems = append(f.problems, fmt.Sprintf(format, args...))
+	f.mu.Unlock()
+}
+
+// fields are the parameters of a conversion request; timestamp is
+// optional.
+var fields = map[string]bool{"api_key": true, "api_secret": true, "message-id": true, "delivered": true, "timestamp": false}
+
+// ServeHTTP answers one Conversion API request.
+func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != vonage.Path {
+		f.problem("path %q, want %q", r.URL.Path, vonage.Path)
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		f.problem("method %s, want POST (the Conversion API only accepts POST)", r.Method)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		f.problem("Content-Type %q, want application/x-www-form-urlencoded", r.Header.Get("Content-Type"))
+	}
+	if r.URL.RawQuery != "" {
+		f.problem("parameters in the query string (%d bytes): the credentials would reach access logs", len(r.URL.RawQuery))
+	}
+	if r.Header.Get("Authorization") != "" {
+		f.problem("an Authorization header: the credentials go as api_key and api_secret parameters")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<16)
+	if err := r.ParseForm(); err != nil {
+		f.problem("body is not a form: %v", err)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	form := r.PostForm
+	f.checkForm(form)
+	id := form.Get("message-id")
+
+	f.mu.Lock()
+	f.calls[id]++
+	f.inFlight[id]++
+	if n := f.inFlight[id]; n > 1 {
+		f.overlaps[id] = max(f.overlaps[id], n)
+	}
+	var rep reply
+	if q := f.next[id]; len(q) > 0 {
+		rep, f.next[id] = q[0], q[1:]
+	}
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		if f.inFlight[id]--; f.inFlight[id] == 0 {
+			delete(f.inFlight, id)
+		}
+		f.mu.Unlock()
+	}()
+
+	if (f.opts.APIKey != "" && form.Get("api_key") != f.opts.APIKey) || (f.opts.APISecret != "" && form.Get("api_secret") != f.opts.APISecret) {
+		rep = reply{status: http.StatusUnauthorized}
+	}
+	if rep.raw != nil {
+		writeRaw(w, r, *rep.raw)
+		return
+	}
+	status := rep.status
+	switch rep.kind {
+	case confirmtest.Success, confirmtest.Repeat:
+		status = http.StatusOK
+	case confirmtest.Permanent:
+		status = http.StatusLocked
+	case confirmtest.Credentials:
+		status = http.StatusUnauthorized
+	case confirmtest.Throttled:
+		status = http.StatusTooManyRequests
+	case confirmtest.ServerError:
+		status = http.StatusInternalServerError
+	}
+	if status == 0 || status == http.StatusOK {
+		f.mu.Lock()
+		f.confirmed[id]++
+		f.mu.Unlock()
+		// The SDKs document the success body as the bytes "OK".
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("OK"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(Body(status)))
+}
+
+// Body is Vonage's error body for status, as conversion.yml gives it.
+func Body(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return `{"type":"https://developer.nexmo.com/api-errors#unauthorized","title":"Invalid credentials supplied","detail":"You did not provide correct credentials.","instance":"797a8f199c45014ab7b08bfe9cc1c12c"}`
+	case http.StatusPaymentRequired:
+		return `{"type":"https://developer.nexmo.com/api-errors#forbidden","title":"Conversion has not been enabled for your account"}`
+	case 420, http.StatusUnprocessableEntity, http.StatusLocked:
+		return `{"type":"https://developer.nexmo.com/api-errors#3","title":"Invalid parameters. The value of one or more parameters is invalid.","resolution":"Check your parameters and try again."}`
+	case http.StatusTooManyRequests:
+		return `{"type":"https://developer.nexmo.com/api-errors#throttled","title":"Too Many Requests"}`
+	}
+	return `{"type":"https://developer.nexmo.com/api-errors#internal-error","title":"Internal Error"}`
+}
+
+// checkForm records what in form departs from the documented request.
+func (f *Fake) checkForm(form url.Values) {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, ok := fields[k]; !ok {
+			f.problem("unexpected parameter %q", k)
+		} else if len(form[k]) != 1 {
+			f.problem("parameter %q given %d times", k, len(form[k]))
+		}
+	}
+	for k, required := range fields {
+		if required && form.Get(k) == "" {
+			f.problem("missing parameter %q", k)
+		}
+	}
+	if d := form.Get("delivered"); d != "" && d != "true" {
+		f.problem("delivered=%q, want true", d)
+	}
+	if ts, ok := form["timestamp"]; ok {
+		at, err := time.ParseInLocation(vonage.TimestampLayout, ts[0], time.UTC)
+		switch {
+		case err != nil:
+			f.problem("timestamp %q is not yyyy-MM-dd HH:mm:ss", ts[0])
+		case at.After(f.opts.Now().Add(time.Minute)):
+			f.problem("timestamp %q is in the future (not UTC?)", ts[0])
+		}
+	}
+}
+
+// writeRaw sends r byte for byte.
+func writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
+	if r.Delay > 0 {
+		t := time.NewTimer(r.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-req.Context().Done():
+			return
+		}
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	if r.ContentType != "" {
+		w.Header().Set("Content-Type", r.ContentType)
+	}
+	status := r.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
+}
