@@ -28,7 +28,6 @@ import (
 	"relay/internal/retention"
 	"relay/internal/store"
 	"relay/internal/telemetry"
-	"relay/internal/vendors/liasmart"
 )
 
 // Main is one relay process: configuration in, running parts out. Tests
@@ -122,15 +121,20 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Outbox = monitor.NewPublisher(m.Store, m.Bus.JS, m.Logger)
 	m.background = append(m.background, func(ctx context.Context) { m.Outbox.Run(ctx, time.Second) })
 
-	confirmers := map[string]outbound.Confirmer{"liasmart": nil}
-	if cfg.Liasmart.Configured() {
-		confirmers["liasmart"] = liasmart.New(liasmart.Config{
-			BaseURL: cfg.Liasmart.URL, CTrackPath: cfg.Liasmart.CTrackPath,
-			APIID: cfg.Liasmart.APIID, APIPassword: cfg.Liasmart.APIPassword,
-			Timeout: cfg.VendorTimeout, MaxConns: cfg.WorkerConcurrency,
-		})
-	} else if cfg.Role != config.RoleIngest {
-		m.Logger.Warn("RELAY_LIASMART_API_ID/RELAY_LIASMART_API_PASSWORD not set: liasmart events are accepted and kept paused until they are")
+	var vendors []string
+	for _, v := range cfg.EnabledConfirmVendors() {
+		vendors = append(vendors, v.Name)
+	}
+	var clients map[string]outbound.Confirmer
+	if cfg.Role != config.RoleIngest {
+		if clients, err = openConfirmers(ctx, cfg, m.Logger); err != nil {
+			return err
+		}
+		for _, v := range cfg.EnabledConfirmVendors() {
+			if !v.Configured {
+				m.Logger.Warn("vendor credentials not set: its events are accepted and kept paused until they are", "vendor", v.Name)
+			}
+		}
 	}
 
 	if cfg.Role != config.RoleWorker {
@@ -149,7 +153,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Logger.Warn("RELAY_API_KEYS: key uses the published demo secret; change it before anyone else can reach this relay", "key", name)
 		}
 		m.Server = inbound.New(inbound.Config{
-			Vendors:    []string{"liasmart"},
+			Vendors:    vendors,
 			APIKeys:    keys,
 			KeySource:  m.Store,
 			AdminToken: cfg.AdminToken,
@@ -196,7 +200,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 		m.Worker = outbound.NewWorker(outbound.Config{
-			Confirmers:       confirmers,
+			Confirmers:       clients,
 			MaxAttempts:      cfg.MaxAttempts,
 			Backoff:          outbound.Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax, Schedule: cfg.RetrySchedule},
 			PauseProbe:       cfg.PauseProbe,
@@ -211,7 +215,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			TracerProvider:   m.TracerProvider,
 		}, m.Store, m.Bus.JS, consumer)
 		var callable []string
-		for vendor, c := range confirmers {
+		for vendor, c := range clients {
 			if c != nil {
 				callable = append(callable, vendor)
 			}

@@ -7,7 +7,7 @@ import (
 
 func TestConfirmVendors(t *testing.T) {
 	t.Parallel()
-	c, err := Load(env(map[string]string{
+	_, err := Load(env(map[string]string{
 		"RELAY_CONFIRM_VENDORS":      "liasmart, twilio,tencent",
 		"RELAY_TWILIO_ACCOUNT_SID":   "AC0123456789abcdef0123456789abcdef",
 		"RELAY_TWILIO_AUTH_TOKEN":    "twilio-auth-token-0123456789",
@@ -18,7 +18,7 @@ func TestConfirmVendors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "RELAY_TENCENT_SECRET_ID and RELAY_TENCENT_SECRET_KEY must be set together") {
 		t.Fatalf("half a Tencent pair: %v", err)
 	}
-	c, err = Load(env(map[string]string{
+	c, err := Load(env(map[string]string{
 		"RELAY_CONFIRM_VENDORS":      "liasmart, twilio,tencent",
 		"RELAY_TWILIO_ACCOUNT_SID":   "AC0123456789abcdef0123456789abcdef",
 		"RELAY_TWILIO_AUTH_TOKEN":    "twilio-auth-token-0123456789",
