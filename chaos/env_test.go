@@ -29,7 +29,7 @@ import (
 // The public names of relay's stream and consumer (README: NATS subjects).
 const (
 	streamName   = "RELAY_REGISTRATIONS"
-	consumerName = "relay-workers"
+	consumerName = "relay-workers-liasmart"
 )
 
 // plan sizes a scenario for the mode.

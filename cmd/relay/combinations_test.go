@@ -126,8 +126,8 @@ func startCombination(t *testing.T, f features, certFile, keyFile string, pool *
 		ingest.Role, worker.Role = config.RoleIngest, config.RoleWorker
 		c.ingest, _ = runMain(t, ingest, quiet, setup)
 		c.worker, _ = runMain(t, worker, quiet, setup)
-		if c.ingest.Worker != nil || c.worker.Server != nil || c.worker.Addr() != "" {
-			t.Fatalf("role split: ingest has a worker (%v) or the worker serves HTTP (%q)", c.ingest.Worker != nil, c.worker.Addr())
+		if len(c.ingest.Workers) > 0 || c.worker.Server != nil || c.worker.Addr() != "" {
+			t.Fatalf("role split: ingest has %d workers, or the worker serves HTTP (%q)", len(c.ingest.Workers), c.worker.Addr())
 		}
 	} else {
 		c.ingest, _ = runMain(t, cfg, quiet, setup)

@@ -14,7 +14,11 @@ func (m *Main) openOps(ctx context.Context) error {
 	if m.Server == nil {
 		return nil
 	}
+	var vendors []string
+	for _, v := range m.Config.EnabledConfirmVendors() {
+		vendors = append(vendors, v.Name)
+	}
 	m.Server.SetAdmin(ops.New(ops.Config{Store: m.Store, JS: m.Bus.JS, Metrics: m.Metrics, Logger: m.Logger,
-		Nudge: m.Outbox.Nudge}))
+		Nudge: m.Outbox.Nudge, Vendors: vendors}))
 	return nil
 }

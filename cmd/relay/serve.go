@@ -46,7 +46,8 @@ type Main struct {
 	Store  *store.Store
 	Bus    *bus.Bus
 	Server *inbound.Server
-	Worker *outbound.Worker
+	// Workers confirm registrations, one per enabled vendor.
+	Workers []*outbound.Worker
 	// Outbox publishes what commits wrote to the outbox (alerts,
 	// re-drives of replays and resumes); every process runs one.
 	Outbox *monitor.Publisher
@@ -192,28 +193,38 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}
 	if cfg.Role != config.RoleIngest {
-		consumer, err := m.Bus.EnsureConsumer(ctx, bus.ConsumerOptions{
-			AckWait:       cfg.AckWait,
-			MaxAckPending: max(20000, 4*cfg.WorkerBatch),
-		})
-		if err != nil {
-			return err
+		// One worker per vendor, each with its own consumer and calls in
+		// flight: a paused, slow or rate-limited vendor holds back its
+		// own events and no other vendor's.
+		for _, v := range cfg.EnabledConfirmVendors() {
+			consumer, err := m.Bus.EnsureConsumer(ctx, bus.ConsumerOptions{
+				Vendor:        v.Name,
+				AckWait:       cfg.AckWait,
+				MaxAckPending: max(20000, 4*cfg.WorkerBatch),
+			})
+			if err != nil {
+				return err
+			}
+			inFlight := v.Limits.MaxInFlight
+			if inFlight == 0 {
+				inFlight = cfg.WorkerConcurrency
+			}
+			m.Workers = append(m.Workers, outbound.NewWorker(outbound.Config{
+				Confirmers:       map[string]outbound.Confirmer{v.Name: clients[v.Name]},
+				MaxAttempts:      cfg.MaxAttempts,
+				Backoff:          outbound.Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax, Schedule: cfg.RetrySchedule},
+				PauseProbe:       cfg.PauseProbe,
+				BreakerThreshold: cfg.BreakerThreshold,
+				VendorTimeout:    cfg.VendorTimeout,
+				Concurrency:      inFlight,
+				Batch:            cfg.WorkerBatch,
+				AckWait:          cfg.AckWait,
+				Nudge:            m.Outbox.Nudge,
+				Logger:           m.Logger.With("vendor", v.Name),
+				Metrics:          m.Metrics,
+				TracerProvider:   m.TracerProvider,
+			}, m.Store, m.Bus.JS, consumer))
 		}
-		m.Worker = outbound.NewWorker(outbound.Config{
-			Confirmers:       clients,
-			MaxAttempts:      cfg.MaxAttempts,
-			Backoff:          outbound.Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax, Schedule: cfg.RetrySchedule},
-			PauseProbe:       cfg.PauseProbe,
-			BreakerThreshold: cfg.BreakerThreshold,
-			VendorTimeout:    cfg.VendorTimeout,
-			Concurrency:      cfg.WorkerConcurrency,
-			Batch:            cfg.WorkerBatch,
-			AckWait:          cfg.AckWait,
-			Nudge:            m.Outbox.Nudge,
-			Logger:           m.Logger,
-			Metrics:          m.Metrics,
-			TracerProvider:   m.TracerProvider,
-		}, m.Store, m.Bus.JS, consumer)
 		var callable []string
 		for vendor, c := range clients {
 			if c != nil {
@@ -289,7 +300,7 @@ func (m *Main) Addr() string {
 // batches), then close NATS and PostgreSQL.
 func (m *Main) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 2+len(m.Workers))
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorker()
 	if m.Server != nil {
@@ -313,11 +324,11 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 		m.Logger.Info("metrics listening", "addr", m.MetricsAddr())
 	}
-	if m.Worker != nil {
+	for _, w := range m.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := m.Worker.Run(workerCtx); err != nil {
+			if err := w.Run(workerCtx); err != nil {
 				errc <- fmt.Errorf("worker: %w", err)
 			}
 		}()
@@ -353,8 +364,8 @@ func (m *Main) Run(ctx context.Context) error {
 		// out, messages redelivered); the store is closed only once they
 		// have, never under them.
 		m.Logger.Warn("shutdown timeout; abandoning the batches in hand, their messages will be redelivered")
-		if m.Worker != nil {
-			m.Worker.Abort()
+		for _, w := range m.Workers {
+			w.Abort()
 		}
 		<-done
 	}

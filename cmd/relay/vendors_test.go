@@ -55,3 +55,42 @@ func TestConfirmVendorsThroughOneWorker(t *testing.T) {
 		t.Errorf("a vendor not enabled: %d %v, want 422 naming the accepted ones", code, body)
 	}
 }
+
+// TestASlowVendorDelaysNoOther: CTrack takes seconds to answer and its
+// calls fill RELAY_WORKER_CONCURRENCY; a Twilio event posted then is
+// confirmed while they are still in flight, since each vendor has its own
+// consumer, workers and calls in flight.
+func TestASlowVendorDelaysNoOther(t *testing.T) {
+	t.Parallel()
+	const account, token = "AC0123456789abcdef0123456789abcdef", "twilio-auth-token-0123456789"
+	tw := twiliotest.NewServer(t, twiliotest.Options{AccountSID: account, AuthToken: token})
+	r := startRelay(t, liasmarttest.Options{APIID: "API4623444906", APIPassword: "password@123", Latency: 6 * time.Second}, func(c *config.Config) {
+		c.ConfirmVendors = []string{"liasmart", "twilio"}
+		c.Twilio = config.Twilio{URL: tw.URL(), AccountSID: account, AuthToken: token}
+		c.WorkerConcurrency = 2
+	})
+	slow := []string{"slow-1", "slow-2", "slow-3"}
+	for _, msg := range slow {
+		if code, _, body := r.do(t, "POST", "/v1/registrations", fmt.Sprintf(`{"vendor":"liasmart","message_id":%q,"status":true}`, msg)); code != 202 {
+			t.Fatalf("liasmart: %d %v", code, body)
+		}
+	}
+	testenv.Eventually(t, 5*time.Second, "two CTrack calls in flight", func() bool {
+		n := 0
+		for _, msg := range slow {
+			n += r.fake.InFlight(msg)
+		}
+		return n == 2
+	})
+	sid := twiliotest.MessageSID(7)
+	if code, _, body := r.do(t, "POST", "/v1/registrations", fmt.Sprintf(`{"vendor":"twilio","message_id":%q,"status":true}`, sid)); code != 202 {
+		t.Fatalf("twilio: %d %v", code, body)
+	}
+	twilioID := inbound.EventID("twilio", sid).String()
+	testenv.Eventually(t, 5*time.Second, "the Twilio event confirmed", func() bool { return r.state(t, twilioID) == "confirmed" })
+	for _, msg := range slow {
+		if s := r.state(t, inbound.EventID("liasmart", msg).String()); s == "confirmed" {
+			t.Errorf("the slow CTrack event %s is %s already: the test proves nothing", msg, s)
+		}
+	}
+}

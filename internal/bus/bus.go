@@ -19,15 +19,22 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ConsumerName is the durable pull consumer the workers of every replica
-// share.
+// ConsumerName is the workers' consumer of every vendor at once, as
+// relay had it before each vendor got its own (VendorConsumer);
+// EnsureConsumer deletes it.
 const ConsumerName = "relay-workers"
+
+// VendorConsumer is the durable pull consumer of one vendor's
+// registrations, which the workers of every replica share: a paused,
+// slow or rate-limited vendor holds back its own messages and no other
+// vendor's.
+func VendorConsumer(vendor string) string { return ConsumerName + "-" + vendor }
 
 // Subjects.
 const (
 	// RegistrationsPrefix + vendor carries accepted registration events.
 	RegistrationsPrefix = "relay.registrations."
-	// RegistrationsAll is the worker consumer's filter.
+	// RegistrationsAll is every vendor's registrations: the stream's subjects.
 	RegistrationsAll = "relay.registrations.>"
 )
 

@@ -43,7 +43,7 @@ func TestEmbeddedStreamAndConsumer(t *testing.T) {
 	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: 30 * time.Second, MaxAckPending: 100})
+	cons, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{Vendor: "liasmart", AckWait: 30 * time.Second, MaxAckPending: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

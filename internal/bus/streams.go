@@ -138,21 +138,40 @@ func (b *Bus) createOrUpdate(ctx context.Context, cfgs ...jetstream.StreamConfig
 
 // ConsumerOptions configure EnsureConsumer.
 type ConsumerOptions struct {
+	// Vendor is the vendor whose registrations the consumer delivers.
+	Vendor        string
 	AckWait       time.Duration
 	MaxAckPending int
 }
 
-// EnsureConsumer creates or updates the workers' durable pull consumer on
-// the registrations stream. It is the stream's only consumer (a work
-// queue allows one per subject): tests and tools read registrations with
-// message gets, never with a consumer. MaxDeliver is unlimited: the retry
-// budget is counted in PostgreSQL, where a crash cannot lose it, not in
-// redeliveries.
+// EnsureConsumer creates or updates the workers' durable pull consumer of
+// one vendor's registrations (VendorConsumer). The vendors' consumers are
+// the stream's only ones (a work queue allows one per subject): tests and
+// tools read registrations with message gets, never with a consumer.
+// MaxDeliver is unlimited: the retry budget is counted in PostgreSQL,
+// where a crash cannot lose it, not in redeliveries.
+//
+// The consumer of every vendor at once (ConsumerName) overlaps them, which
+// a work queue refuses, so it is deleted first. Its messages stay in the
+// stream (a work queue removes a message only when it is acked) and the
+// vendors' consumers deliver them; a replica still running the earlier
+// layout then fails to pull and must be upgraded too.
 func (b *Bus) EnsureConsumer(ctx context.Context, o ConsumerOptions) (jetstream.Consumer, error) {
+	if o.Vendor == "" {
+		return nil, errors.New("bus: a workers' consumer needs its vendor")
+	}
+	switch err := b.JS.DeleteConsumer(ctx, RegistrationsStream, ConsumerName); {
+	case err == nil:
+		b.log.Warn("deleted the consumer of every vendor at once; each vendor has its own now",
+			"consumer", ConsumerName, "stream", RegistrationsStream)
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("bus: consumer %s: %w", ConsumerName, err)
+	}
+	name := VendorConsumer(o.Vendor)
 	c, err := b.JS.CreateOrUpdateConsumer(ctx, RegistrationsStream, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		Description:   "relay workers: confirm registrations with the vendor",
-		FilterSubject: RegistrationsAll,
+		Durable:       name,
+		Description:   "relay workers: confirm " + o.Vendor + " registrations with the vendor",
+		FilterSubject: RegistrationSubject(o.Vendor),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       o.AckWait,
 		MaxDeliver:    -1,
@@ -160,7 +179,7 @@ func (b *Bus) EnsureConsumer(ctx context.Context, o ConsumerOptions) (jetstream.
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bus: consumer %s: %w", ConsumerName, err)
+		return nil, fmt.Errorf("bus: consumer %s: %w", name, err)
 	}
 	return c, nil
 }

@@ -135,7 +135,7 @@ func TestRegistrationsLeaveTheBusOnceAcked(t *testing.T) {
 		if err := b.EnsureStreams(ctx(t), bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
 			t.Fatal(err)
 		}
-		cons, err := b.EnsureConsumer(ctx(t), bus.ConsumerOptions{AckWait: time.Minute, MaxAckPending: 100})
+		cons, err := b.EnsureConsumer(ctx(t), bus.ConsumerOptions{Vendor: "liasmart", AckWait: time.Minute, MaxAckPending: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +232,7 @@ func checkMigrated(t *testing.T, b *bus.Bus) {
 		t.Errorf("%s holds %d events, want the confirmation and the alert", bus.EventsStream, got)
 	}
 	checkLayout(t, b.JS, bus.StreamOptions{Duplicates: 2 * time.Minute})
-	if _, err := b.EnsureConsumer(ctx(t), bus.ConsumerOptions{AckWait: time.Minute, MaxAckPending: 10}); err != nil {
+	if _, err := b.EnsureConsumer(ctx(t), bus.ConsumerOptions{Vendor: "liasmart", AckWait: time.Minute, MaxAckPending: 10}); err != nil {
 		t.Errorf("workers' consumer after the migration: %v", err)
 	}
 }
@@ -320,5 +320,55 @@ func TestStreamsReplicatedOnCluster(t *testing.T) {
 			}
 		}
 		return false
+	})
+}
+
+// TestVendorConsumersReplaceTheCatchAll: each vendor's consumer delivers
+// its own registrations only; the consumer of every vendor at once, as
+// relay had it, is deleted, and a registration it delivered but never
+// acked is delivered again by its vendor's consumer.
+func TestVendorConsumersReplaceTheCatchAll(t *testing.T) {
+	eachServer(t, func(t *testing.T, b *bus.Bus) {
+		if err := b.EnsureStreams(ctx(t), bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		old, err := b.JS.CreateOrUpdateConsumer(ctx(t), bus.RegistrationsStream, jetstream.ConsumerConfig{
+			Durable: bus.ConsumerName, FilterSubject: bus.RegistrationsAll, AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: -1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish(t, b.JS, bus.RegistrationSubject("liasmart"), "l1", "l1")
+		publish(t, b.JS, bus.RegistrationSubject("twilio"), "t1", "t1")
+		// The old consumer takes l1 and never acks it.
+		if msgs, err := old.Fetch(1, jetstream.FetchMaxWait(5*time.Second)); err != nil {
+			t.Fatal(err)
+		} else {
+			for range msgs.Messages() {
+			}
+		}
+		got := map[string][]string{}
+		for _, vendor := range []string{"liasmart", "twilio"} {
+			cons, err := b.EnsureConsumer(ctx(t), bus.ConsumerOptions{Vendor: vendor, AckWait: time.Minute, MaxAckPending: 10})
+			if err != nil {
+				t.Fatalf("%s: %v", vendor, err)
+			}
+			msgs, err := cons.Fetch(10, jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for m := range msgs.Messages() {
+				got[vendor] = append(got[vendor], string(m.Data()))
+			}
+		}
+		if !slices.Equal(got["liasmart"], []string{"l1"}) || !slices.Equal(got["twilio"], []string{"t1"}) {
+			t.Errorf("delivered %v, want each vendor its own (l1 again, though the old consumer held it)", got)
+		}
+		if _, err := b.JS.Consumer(ctx(t), bus.RegistrationsStream, bus.ConsumerName); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			t.Errorf("the consumer of every vendor is still there (err %v)", err)
+		}
+		if _, err := b.EnsureConsumer(ctx(t), bus.ConsumerOptions{AckWait: time.Minute}); err == nil {
+			t.Error("a consumer without a vendor was made")
+		}
 	})
 }

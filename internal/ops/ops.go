@@ -54,6 +54,9 @@ type Config struct {
 	// Nudge, when set, is called after a commit that wrote re-drives to
 	// the outbox (a replay, a resume), so the publisher sends them now.
 	Nudge func()
+	// Vendors are the enabled confirm vendors, whose workers' consumers
+	// stats sum up.
+	Vendors []string
 }
 
 // Service carries out operator requests.
@@ -65,6 +68,8 @@ type Service struct {
 	now   func() time.Time
 	stale time.Duration
 	nudge func()
+	// vendors: see Config.Vendors.
+	vendors []string
 }
 
 // New returns a Service.
@@ -85,7 +90,7 @@ func New(cfg Config) *Service {
 		cfg.Nudge = func() {}
 	}
 	return &Service{store: cfg.Store, js: cfg.JS, m: cfg.Metrics, log: cfg.Logger, now: cfg.Now, stale: cfg.StaleReplay,
-		nudge: cfg.Nudge}
+		nudge: cfg.Nudge, vendors: cfg.Vendors}
 }
 
 // Errors callers map to answers.
@@ -250,21 +255,28 @@ func (s *Service) Stats(ctx context.Context) (Stats, error) {
 	return st, nil
 }
 
-// consumerState reads the workers' consumer; it is cheap (one request) but
-// optional: stats still answer when JetStream does not.
+// consumerState sums up the workers' consumers, one per vendor; it is
+// cheap (a request each) but optional: stats still answer when JetStream
+// does not.
 func (s *Service) consumerState(ctx context.Context) *ConsumerState {
-	if s.js == nil {
+	if s.js == nil || len(s.vendors) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	c, err := s.js.Consumer(ctx, bus.RegistrationsStream, bus.ConsumerName)
-	if err != nil {
-		s.log.Debug("stats: consumer info", "err", err)
-		return nil
+	var st ConsumerState
+	for _, v := range s.vendors {
+		c, err := s.js.Consumer(ctx, bus.RegistrationsStream, bus.VendorConsumer(v))
+		if err != nil {
+			s.log.Debug("stats: consumer info", "vendor", v, "err", err)
+			return nil
+		}
+		info := c.CachedInfo()
+		st.Pending += info.NumPending
+		st.AckPending += info.NumAckPending
+		st.Redelivered += info.NumRedelivered
 	}
-	info := c.CachedInfo()
-	return &ConsumerState{Pending: info.NumPending, AckPending: info.NumAckPending, Redelivered: info.NumRedelivered}
+	return &st
 }
 
 // AttemptView is one vendor call as operators see it.

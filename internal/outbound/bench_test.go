@@ -67,7 +67,7 @@ func benchSetup(b *testing.B) *benchEnv {
 	if err := bs.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
 		b.Fatal(err)
 	}
-	consumer, err := bs.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: time.Minute, MaxAckPending: 4 * benchBatch})
+	consumer, err := bs.EnsureConsumer(ctx, bus.ConsumerOptions{Vendor: "liasmart", AckWait: time.Minute, MaxAckPending: 4 * benchBatch})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func setup(t *testing.T, fakeOpts liasmarttest.Options, ackWait time.Duration) *
 	if err := b.EnsureStreams(ctx, bus.StreamOptions{Duplicates: 2 * time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	consumer, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: ackWait, MaxAckPending: 1000})
+	consumer, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{Vendor: "liasmart", AckWait: ackWait, MaxAckPending: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,7 @@ func RunWorker(ctx context.Context, o WorkerOptions) error {
 	if err := b.EnsureStreams(ctx, relayStreams); err != nil {
 		return err
 	}
-	cons, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{AckWait: time.Minute, MaxAckPending: 4 * o.Batch})
+	cons, err := b.EnsureConsumer(ctx, bus.ConsumerOptions{Vendor: "liasmart", AckWait: time.Minute, MaxAckPending: 4 * o.Batch})
 	if err != nil {
 		return err
 	}

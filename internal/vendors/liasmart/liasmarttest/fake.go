@@ -400,6 +400,13 @@ func (f *Fake) ConfirmedIDs() map[string]int {
 	return m
 }
 
+// InFlight is how many calls for messageID are being answered now.
+func (f *Fake) InFlight(messageID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.inFlight[messageID]
+}
+
 // Overlaps returns the message_ids that ever had two or more calls in
 // flight at once, with the most seen together. relay claims an event in
 // PostgreSQL before calling, so this stays empty.
