@@ -415,8 +415,11 @@ func (f confirmerFunc) Confirm(ctx context.Context, c confirm.Conversion) (confi
 func TestWorkerRecordsTheVendorsStatus(t *testing.T) {
 	t.Parallel()
 	bd := setup(t, liasmarttest.Options{Script: func(msg string, _ int) *liasmarttest.Reply {
-		if msg == "down" {
+		switch msg {
+		case "down":
 			return &liasmarttest.Reply{Status: 503}
+		case "huge":
+			return liasmarttest.HugeCode()
 		}
 		return nil
 	}}, 30*time.Second)
@@ -429,7 +432,7 @@ func TestWorkerRecordsTheVendorsStatus(t *testing.T) {
 		return bd.client.Confirm(ctx, c)
 	})
 	bd.start(t, bd.config(func(c *Config) { c.Confirmers = map[string]Confirmer{"liasmart": words} }), nil)
-	ids := bd.publish(t, "coded", "down", "word")
+	ids := bd.publish(t, "coded", "down", "word", "huge")
 	for _, c := range []struct {
 		msg    string
 		state  store.State
@@ -439,6 +442,9 @@ func TestWorkerRecordsTheVendorsStatus(t *testing.T) {
 		{"coded", store.StateConfirmed, ptr(1000), "1000"},
 		{"down", store.StateFailed, nil, "HTTP 503"},
 		{"word", store.StateFailed, nil, "ValidationException"},
+		// An undocumented code no integer column holds, retried until the
+		// budget is spent.
+		{"huge", store.StateFailed, nil, "99999999999"},
 	} {
 		e := bd.waitState(t, ids[c.msg], c.state)
 		if fmt.Sprint(derefInt(e.VendorCode)) != fmt.Sprint(derefInt(c.code)) || e.VendorStatus == nil || *e.VendorStatus != c.status {
