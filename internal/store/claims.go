@@ -36,16 +36,23 @@ func (s *Store) ClaimEvents(ctx context.Context, token uuid.UUID, lease time.Dur
 	evs = slices.Clone(evs)
 	slices.SortFunc(evs, func(a, b NewEvent) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	ids, vendors, msgIDs, occurred, metadata, keys := newEventColumns(evs)
+	accepted := make([]*time.Time, len(evs))
+	for i, e := range evs {
+		if !e.AcceptedAt.IsZero() {
+			accepted[i] = &evs[i].AcceptedAt
+		}
+	}
 	var out []Claimed
 	// In a transaction with sequential scans off (see indexOnlyTx): a
 	// batch's ids are a few hundred primary-key probes, never a scan.
 	err := pgx.BeginTxFunc(ctx, s.pool, indexOnlyTx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 		WITH ins AS (
-			INSERT INTO events (id, vendor, message_id, occurred_at, metadata, api_key, claimed_by, claimed_until)
-			SELECT i.id, i.vendor, i.message_id, i.occurred_at, i.metadata, i.api_key, $7::uuid, now() + $8::bigint * interval '1 millisecond'
-			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]::jsonb[], $6::text[]) WITH ORDINALITY
-				AS i(id, vendor, message_id, occurred_at, metadata, api_key, n)
+			INSERT INTO events (id, vendor, message_id, occurred_at, metadata, api_key, claimed_by, claimed_until, created_at)
+			SELECT i.id, i.vendor, i.message_id, i.occurred_at, i.metadata, i.api_key, $7::uuid, now() + $8::bigint * interval '1 millisecond',
+				least(coalesce(i.accepted_at, now()), now())
+			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]::jsonb[], $6::text[], $9::timestamptz[]) WITH ORDINALITY
+				AS i(id, vendor, message_id, occurred_at, metadata, api_key, accepted_at, n)
 			ORDER BY i.n
 			ON CONFLICT DO NOTHING
 			RETURNING `+eventColumns+`
@@ -64,7 +71,7 @@ func (s *Store) ClaimEvents(ctx context.Context, token uuid.UUID, lease time.Dur
 		SELECT true, `+eventColumns+` FROM claimed
 		UNION ALL
 		SELECT false, `+eventColumns+` FROM events WHERE id = ANY($1::uuid[]) AND id NOT IN (SELECT id FROM claimed)`,
-			rawUUIDs(ids), vendors, msgIDs, occurred, metadata, keys, token, lease.Milliseconds())
+			rawUUIDs(ids), vendors, msgIDs, occurred, metadata, keys, token, lease.Milliseconds(), accepted)
 		if err != nil {
 			return err
 		}

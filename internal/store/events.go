@@ -72,6 +72,10 @@ type NewEvent struct {
 	OccurredAt *time.Time
 	Metadata   json.RawMessage
 	APIKey     string
+	// AcceptedAt is when ingest accepted the event; ClaimEvents records it
+	// as the event's created_at (zero: now), so that a backlog drained
+	// hours later still knows when the conversion was reported.
+	AcceptedAt time.Time
 }
 
 var eventColumnNames = []string{"id", "vendor", "message_id", "state", "attempts", "budget_used", "next_attempt_at",
