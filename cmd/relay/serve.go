@@ -217,6 +217,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 				BreakerThreshold: cfg.BreakerThreshold,
 				VendorTimeout:    cfg.VendorTimeout,
 				Concurrency:      inFlight,
+				Rate:             float64(v.Limits.Rate),
 				Batch:            cfg.WorkerBatch,
 				AckWait:          cfg.AckWait,
 				Nudge:            m.Outbox.Nudge,

@@ -9,6 +9,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -458,7 +459,8 @@ func ParseAPIKeys(s string) ([]APIKey, error) {
 func ParseRate(s string) (float64, error) {
 	num, unit, _ := strings.Cut(s, "/")
 	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if err != nil || n < 0 {
+	// strconv also reads "NaN" and "Inf", which no limit means.
+	if err != nil || !(n >= 0) || math.IsInf(n, 0) {
 		return 0, errors.New("want a rate such as 500/s, 30000/m or 0 (off)")
 	}
 	switch strings.TrimSpace(unit) {

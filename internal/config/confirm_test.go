@@ -89,3 +89,20 @@ func TestEveryConfirmVendorIsKnown(t *testing.T) {
 		t.Error("acme is known")
 	}
 }
+
+// TestParseRateRefusesNonNumbers: strconv reads "NaN" and "Inf" as
+// floats; as a rate either would reach the workers' permits as no number
+// PostgreSQL can count with.
+func TestParseRateRefusesNonNumbers(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"NaN", "nan/s", "Inf", "+inf/m", "-Inf", "1e400/s", "-1/s"} {
+		if r, err := ParseRate(s); err == nil {
+			t.Errorf("ParseRate(%q) = %v, want an error", s, r)
+		}
+	}
+	for s, want := range map[string]float64{"0": 0, "100/s": 100, "60/m": 1, "3600/h": 1, "2.5": 2.5} {
+		if r, err := ParseRate(s); err != nil || r != want {
+			t.Errorf("ParseRate(%q) = %v, %v; want %v", s, r, err, want)
+		}
+	}
+}

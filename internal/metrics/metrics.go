@@ -25,6 +25,9 @@ type Metrics struct {
 	// ClaimsBusy counts messages left alone because another batch held
 	// their event's claim.
 	ClaimsBusy *prometheus.CounterVec // vendor
+	// RateDeferred counts calls put off by RELAY_<VENDOR>_RATE: no call,
+	// no attempt spent; the message comes back when a permit is due.
+	RateDeferred *prometheus.CounterVec // vendor
 	// Redriven counts events sent back to the workers from PostgreSQL, by
 	// why (reconciler, replay, resume).
 	Redriven       *prometheus.CounterVec // reason
@@ -80,6 +83,9 @@ func New() *Metrics {
 		ClaimsBusy: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "relay_claims_busy_total", Help: "Messages whose event another batch had claimed: left alone, no call made.",
 		}, []string{"vendor"}),
+		RateDeferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_vendor_rate_deferred_total", Help: "Vendor calls put off by the vendor's fleet-wide rate (RELAY_<VENDOR>_RATE): no call made, no attempt spent.",
+		}, []string{"vendor"}),
 		Redriven: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "relay_redriven_events_total", Help: "Events sent back to the workers from PostgreSQL, by reason (reconciler).",
 		}, []string{"reason"}),
@@ -105,7 +111,7 @@ func New() *Metrics {
 	m.Replays.WithLabelValues("true")
 	m.Replays.WithLabelValues("false")
 	r.MustRegister(m.IngestRequests, m.IngestLatency, m.IngestEvents, m.Outcomes, m.VendorCalls,
-		m.Retries, m.VendorPaused, m.VendorPausedKind, m.ClaimsBusy, m.Redriven, m.ConsumerLag, m.AckPending, m.BatchSize,
+		m.Retries, m.VendorPaused, m.VendorPausedKind, m.ClaimsBusy, m.RateDeferred, m.Redriven, m.ConsumerLag, m.AckPending, m.BatchSize,
 		m.Replays, m.ReplayedEvents)
 	m.VendorBalance = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "relay_vendor_balance", Help: "Latest balance reading by vendor and kind (not-allocated JPush quotas are absent).",

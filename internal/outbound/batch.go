@@ -105,7 +105,7 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 	gate := w.gate.forBatch()
 	now := w.cfg.Now()
 	var release []uuid.UUID
-	var calls sync.WaitGroup
+	var toCall []*item
 	for _, id := range order {
 		it := items[id]
 		switch {
@@ -137,23 +137,27 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 				continue
 			}
 			it.call = &call{probe: probe}
-			calls.Add(1)
-			w.sem <- struct{}{}
-			go func() {
-				defer calls.Done()
-				defer func() { <-w.sem }()
-				if time.Since(claimStart)+w.cfg.VendorTimeout > w.cfg.Lease {
-					// Too late in the claim to call (checked once a call
-					// slot is ours): another batch may take the event when
-					// the claim runs out, and the two calls would overlap.
-					// Let the message come back.
-					it.call = nil
-					it.delay = time.Second
-					return
-				}
-				w.callVendor(ctx, it)
-			}()
+			toCall = append(toCall, it)
 		}
+	}
+	var calls sync.WaitGroup
+	for _, it := range w.limitRate(ctx, batchSpan, toCall) {
+		calls.Add(1)
+		w.sem <- struct{}{}
+		go func() {
+			defer calls.Done()
+			defer func() { <-w.sem }()
+			if time.Since(claimStart)+w.cfg.VendorTimeout > w.cfg.Lease {
+				// Too late in the claim to call (checked once a call
+				// slot is ours): another batch may take the event when
+				// the claim runs out, and the two calls would overlap.
+				// Let the message come back.
+				it.call = nil
+				it.delay = time.Second
+				return
+			}
+			w.callVendor(ctx, it)
+		}()
 	}
 	calls.Wait()
 

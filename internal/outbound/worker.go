@@ -23,6 +23,7 @@ type Store interface {
 	RecordBatch(ctx context.Context, b store.Batch) (store.BatchOutcome, error)
 	VendorStatuses(ctx context.Context) ([]store.VendorStatus, error)
 	TakeProbe(ctx context.Context, vendor string, interval time.Duration) (bool, error)
+	TakePermits(ctx context.Context, vendor string, rate float64, n int) (store.Permits, error)
 }
 
 // Config configures a Worker.
@@ -45,6 +46,10 @@ type Config struct {
 	Lease time.Duration
 	// Concurrency bounds concurrent vendor calls.
 	Concurrency int
+	// Rate bounds each vendor's calls per second across the fleet, as
+	// PostgreSQL counts them (RELAY_<VENDOR>_RATE); 0 is off and costs no
+	// statement. A call over it is put off, spending nothing.
+	Rate float64
 	// Batch bounds the messages handled (and written) together.
 	Batch int
 	// Pipelines is how many batches are in flight at once (default 4).
