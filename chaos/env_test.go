@@ -26,10 +26,12 @@ import (
 	"relay/internal/vendors/liasmart/liasmarttest"
 )
 
-// The public names of relay's stream and consumer (README: NATS subjects).
+// The public names of relay's stream and consumers (README: NATS
+// subjects): one consumer per confirm vendor, consumerPrefix + its name.
 const (
-	streamName   = "RELAY_REGISTRATIONS"
-	consumerName = "relay-workers-liasmart"
+	streamName     = "RELAY_REGISTRATIONS"
+	consumerPrefix = "relay-workers-"
+	consumerName   = consumerPrefix + "liasmart"
 )
 
 // plan sizes a scenario for the mode.
@@ -95,13 +97,20 @@ type scenario struct {
 	nats     *natsServer   // the only nats-server, or the cluster's first node
 	natsAll  []*natsServer // every nats-server of the scenario
 	fake     *liasmarttest.Fake
-	relays   []*relayProc
-	gen      *loadGen
-	started  time.Time // load start
+	// taps are the other confirm vendors of a multi-vendor scenario;
+	// vendors names every vendor relay confirms with, liasmart first.
+	taps    []*vendorTap
+	vendors []string
+	relays  []*relayProc
+	gen     *loadGen
+	started time.Time // load start
 
 	kills, restarts int
 	recoveries      []recovery
 	extra           []string // scenario-specific summary
+	// final, when set, reads the last snapshot (taken once the replicas
+	// stopped) before the summary is written; it may add to extra.
+	final func(*snapshot)
 }
 
 // recovery is a restart and how long until it answered 202 again.
@@ -129,9 +138,35 @@ func newScenario(t *testing.T, name string, replicas int, script func(messageID 
 // replica gets in RELAY_NATS_URL, comma separated.
 func newScenarioOn(t *testing.T, name string, natsNodes, replicas int, script func(messageID string, n int) *liasmarttest.Reply, extraEnv ...string) *scenario {
 	t.Helper()
+	return newScenarioWith(t, name, scenarioOpts{natsNodes: natsNodes, replicas: replicas, script: script, env: extraEnv})
+}
+
+// scenarioOpts is what sets one scenario apart from another.
+type scenarioOpts struct {
+	natsNodes, replicas int
+	script              func(messageID string, n int) *liasmarttest.Reply
+	env                 []string
+	// taps are confirm vendors besides liasmart (started, not yet
+	// serving): relay gets RELAY_CONFIRM_VENDORS naming them all and each
+	// one's variables; load is the share of new events of each vendor
+	// (nil: liasmart alone).
+	taps []*vendorTap
+	load []loadVendor
+	plan *plan // nil: currentPlan()
+}
+
+func newScenarioWith(t *testing.T, name string, o scenarioOpts) *scenario {
+	t.Helper()
 	needSuite(t)
+	natsNodes, replicas, script, extraEnv := o.natsNodes, max(1, o.replicas), o.script, o.env
 	s := &scenario{t: t, name: name, plan: currentPlan(), db: "chaos_" + name,
-		secret: "ck_" + randHex(12), vendorPW: "vp_" + randHex(12)}
+		secret: "ck_" + randHex(12), vendorPW: "vp_" + randHex(12), taps: o.taps, vendors: []string{"liasmart"}}
+	if o.plan != nil {
+		s.plan = *o.plan
+	}
+	for _, tap := range o.taps {
+		s.vendors = append(s.vendors, tap.name)
+	}
 	s.seed = uint64(*seedFlag)
 	if s.seed == 0 {
 		s.seed = uint64(time.Now().UnixNano())
@@ -161,6 +196,9 @@ func newScenarioOn(t *testing.T, name string, natsNodes, replicas int, script fu
 	var srvURL string
 	fake, srv := liasmarttest.NewServer(t, liasmarttest.Options{APIID: "chaos", APIPassword: s.vendorPW, Script: script})
 	s.fake, srvURL = fake, srv.URL
+	for _, tap := range s.taps {
+		tap.serve(t)
+	}
 	// Registered after the fake's cleanup, so it runs before it: no relay
 	// outlives a failed test.
 	t.Cleanup(func() {
@@ -189,6 +227,12 @@ func newScenarioOn(t *testing.T, name string, natsNodes, replicas int, script fu
 			"RELAY_LIASMART_API_ID=chaos",
 			"RELAY_LIASMART_API_PASSWORD="+s.vendorPW,
 		)
+		if len(s.taps) > 0 {
+			r.env = append(r.env, "RELAY_CONFIRM_VENDORS="+strings.Join(s.vendors, ","))
+			for _, tap := range s.taps {
+				r.env = append(r.env, tap.env...)
+			}
+		}
 		// A scenario's own settings come last: os/exec keeps the last value.
 		r.env = append(r.env, extraEnv...)
 		s.relays = append(s.relays, r)
@@ -199,6 +243,9 @@ func newScenarioOn(t *testing.T, name string, natsNodes, replicas int, script fu
 		}
 	}
 	s.gen = newLoadGen(urls, s.secret, name, s.plan.rate, s.seed)
+	if len(o.load) > 0 {
+		s.gen.mix = o.load
+	}
 	return s
 }
 
@@ -301,20 +348,34 @@ func (s *scenario) finish() {
 	}
 	warnings := s.scanLogs()
 	snap, _ := s.snapshot()
+	if s.final != nil && snap != nil {
+		s.final(snap)
+	}
 	s.summary(loadTime, drained, stops, warnings, snap)
 }
 
-// snapshot is PostgreSQL's and the consumer's state at one instant.
+// snapshot is PostgreSQL's and the consumers' state at one instant.
 type snapshot struct {
-	rows       map[string]dbRow // by message_id
+	rows map[string]dbRow // by message_id (unique across the scenario's vendors)
+	// pending, ackPending and redeliv are summed over the consumers.
 	pending    uint64
 	ackPending int
 	redeliv    int
+	consumers  map[string]consumerState // by consumer name
+}
+
+// consumerState is one vendor consumer's backlog.
+type consumerState struct {
+	pending    uint64
+	ackPending int
 }
 
 type dbRow struct {
+	vendor   string
 	state    string
 	attempts int
+	// confirmedAt is when the event turned final (zero if it has not).
+	confirmedAt time.Time
 	// answered counts the recorded calls that got a response (an HTTP
 	// status): those certainly reached the vendor.
 	answered int
@@ -328,18 +389,22 @@ func (s *scenario) snapshot() (*snapshot, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT e.message_id, e.state, e.attempts,
+	rows, err := conn.Query(ctx, `SELECT e.message_id, e.vendor, e.state, e.attempts, e.confirmed_at,
 		(SELECT count(*) FROM attempts a WHERE a.event_id = e.id AND a.http_status IS NOT NULL)
-		FROM events e WHERE e.vendor = 'liasmart'`)
+		FROM events e WHERE e.vendor = ANY($1)`, s.vendors)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	snap := &snapshot{rows: map[string]dbRow{}}
+	snap := &snapshot{rows: map[string]dbRow{}, consumers: map[string]consumerState{}}
 	for rows.Next() {
 		var id string
 		var r dbRow
-		if err := rows.Scan(&id, &r.state, &r.attempts, &r.answered); err != nil {
+		var at *time.Time
+		if err := rows.Scan(&id, &r.vendor, &r.state, &r.attempts, &at, &r.answered); err != nil {
 			return nil, err
+		}
+		if at != nil {
+			r.confirmedAt = *at
 		}
 		snap.rows[id] = r
 	}
@@ -355,16 +420,53 @@ func (s *scenario) snapshot() (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := js.Consumer(ctx, streamName, consumerName)
-	if err != nil {
-		return nil, fmt.Errorf("nats consumer: %w", err)
+	for _, v := range s.vendors {
+		name := consumerPrefix + v
+		c, err := js.Consumer(ctx, streamName, name)
+		if err != nil {
+			return nil, fmt.Errorf("nats consumer %s: %w", name, err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("nats consumer %s info: %w", name, err)
+		}
+		snap.consumers[name] = consumerState{info.NumPending, info.NumAckPending}
+		snap.pending += info.NumPending
+		snap.ackPending += info.NumAckPending
+		snap.redeliv += info.NumRedelivered
 	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("nats consumer info: %w", err)
-	}
-	snap.pending, snap.ackPending, snap.redeliv = info.NumPending, info.NumAckPending, info.NumRedelivered
 	return snap, nil
+}
+
+// tap is the scenario's fake of vendor other than liasmart; nil for none.
+func (s *scenario) tap(vendor string) *vendorTap {
+	for _, t := range s.taps {
+		if t.name == vendor {
+			return t
+		}
+	}
+	return nil
+}
+
+// tapSecretIn reports whether text holds a credential of any tap.
+func (s *scenario) tapSecretIn(text string) bool {
+	for _, t := range s.taps {
+		for _, secret := range t.secrets {
+			if secret != "" && strings.Contains(text, secret) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// liasmartLabel names CTrack in the summary when it is one vendor of
+// several.
+func (s *scenario) liasmartLabel() string {
+	if len(s.taps) == 0 {
+		return ""
+	}
+	return "liasmart "
 }
 
 func succeeded(state string) bool { return state == "confirmed" || state == "already_confirmed" }
@@ -399,8 +501,15 @@ func (snap *snapshot) problems(accepted map[string]time.Time) (out []string, mis
 		sort.Strings(others)
 		out = append(out, fmt.Sprintf("%d events recorded (never answered 2xx) but not final: %s", len(others), sample(others)))
 	}
-	if snap.pending > 0 || snap.ackPending > 0 {
-		out = append(out, fmt.Sprintf("consumer not drained: %d pending, %d awaiting ack", snap.pending, snap.ackPending))
+	names := make([]string, 0, len(snap.consumers))
+	for name := range snap.consumers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if c := snap.consumers[name]; c.pending > 0 || c.ackPending > 0 {
+			out = append(out, fmt.Sprintf("consumer %s not drained: %d pending, %d awaiting ack", name, c.pending, c.ackPending))
+		}
 	}
 	return out, missing
 }
@@ -467,8 +576,12 @@ func (s *scenario) verify(from time.Time) time.Duration {
 		}
 		var over []string
 		for id, r := range snap.rows {
-			if r.answered > calls[id] {
-				over = append(over, fmt.Sprintf("%s answered attempts=%d answered calls=%d", id, r.answered, calls[id]))
+			got := calls[id]
+			if tap := s.tap(r.vendor); tap != nil {
+				got = tap.answered(id)
+			}
+			if r.answered > got {
+				over = append(over, fmt.Sprintf("%s (%s) answered attempts=%d answered calls=%d", id, r.vendor, r.answered, got))
 			}
 		}
 		if len(over) > 0 {
@@ -487,6 +600,9 @@ func (s *scenario) verify(from time.Time) time.Duration {
 		sort.Strings(list)
 		s.t.Errorf("OVERLAPPING CALLS: %d message_ids had two or more vendor calls in flight at once: %s", len(list), sample(list))
 	}
+	for _, tap := range s.taps {
+		tap.verify(s.t, s.gen.acceptedFor(tap.name))
+	}
 
 	// The vendor: exactly one 1000 per accepted message_id, never two for any.
 	conf := s.fake.ConfirmedIDs()
@@ -496,7 +612,7 @@ func (s *scenario) verify(from time.Time) time.Duration {
 			doubles = append(doubles, fmt.Sprintf("%s×%d", id, n))
 		}
 	}
-	for id := range accepted {
+	for id := range s.gen.acceptedFor("liasmart") {
 		if conf[id] == 0 {
 			none = append(none, id)
 		}
@@ -613,7 +729,11 @@ func (s *scenario) readableErrors() {
 			return
 		}
 		n++
-		if why := unreadable(text, s.vendorPW); why != "" {
+		why := unreadable(text, s.vendorPW)
+		if why == "" && s.tapSecretIn(text) {
+			why = "a vendor credential"
+		}
+		if why != "" {
 			bad = append(bad, fmt.Sprintf("%s: %s in %.120q", id, why, text))
 		}
 	}
@@ -711,7 +831,7 @@ func (s *scenario) scanLogs() map[string]int {
 				bad = "fatal error"
 			case bytes.Contains(line, []byte("DATA RACE")):
 				bad = "data race"
-			case bytes.Contains(line, []byte(s.secret)) || bytes.Contains(line, []byte(s.vendorPW)):
+			case bytes.Contains(line, []byte(s.secret)) || bytes.Contains(line, []byte(s.vendorPW)) || s.tapSecretIn(string(line)):
 				bad = "secret in the log"
 			}
 			if bad != "" {
@@ -736,6 +856,7 @@ func (s *scenario) summary(load, drain time.Duration, stops []string, warnings m
 	st := s.gen.stats()
 	accepted := len(s.gen.acceptedIDs())
 	calls := s.fake.Calls()
+	perAccepted := len(s.gen.acceptedFor("liasmart"))
 	codes := map[int]int{}
 	for _, c := range calls {
 		codes[c.Code]++
@@ -770,12 +891,15 @@ func (s *scenario) summary(load, drain time.Duration, stops []string, warnings m
 		fmt.Fprintf(&b, "    %s\n", e)
 	}
 	perEvent := 0.0
-	if accepted > 0 {
-		perEvent = float64(len(calls)) / float64(accepted)
+	if perAccepted > 0 {
+		perEvent = float64(len(calls)) / float64(perAccepted)
 	}
 	fmt.Fprintf(&b, "    load stop -> invariant holds (all final, consumer drained): %.1fs; graceful stops %s\n", drain.Seconds(), strings.Join(stops, " "))
-	fmt.Fprintf(&b, "    vendor calls %d = %.2f per accepted event: 1000 answers %d, 1009 answers %d, others %d; message_ids with overlapping calls %d\n",
-		len(calls), perEvent, codes[1000], codes[1009], len(calls)-codes[1000]-codes[1009], len(s.fake.Overlaps()))
+	fmt.Fprintf(&b, "    %svendor calls %d = %.2f per accepted event: 1000 answers %d, 1009 answers %d, others %d; message_ids with overlapping calls %d\n",
+		s.liasmartLabel(), len(calls), perEvent, codes[1000], codes[1009], len(calls)-codes[1000]-codes[1009], len(s.fake.Overlaps()))
+	for _, tap := range s.taps {
+		fmt.Fprintf(&b, "    %s\n", tap.summary(len(s.gen.acceptedFor(tap.name))))
+	}
 	if snap != nil {
 		states := map[string]int{}
 		multi, recorded, answered := 0, 0, 0
@@ -787,8 +911,12 @@ func (s *scenario) summary(load, drain time.Duration, stops []string, warnings m
 				multi++
 			}
 		}
+		tapCalls := 0
+		for _, tap := range s.taps {
+			tapCalls += tap.totalCalls()
+		}
 		fmt.Fprintf(&b, "    attempts recorded %d (%d answered, %d without an answer) against vendor calls received %d\n",
-			recorded, answered, recorded-answered, len(calls))
+			recorded, answered, recorded-answered, len(calls)+tapCalls)
 		fmt.Fprintf(&b, "    PostgreSQL: %d confirmed, %d already_confirmed (a repeat after a lost answer), %d other; %d events with more than one recorded call\n",
 			states["confirmed"], states["already_confirmed"], len(snap.rows)-states["confirmed"]-states["already_confirmed"], multi)
 	}

@@ -31,8 +31,13 @@ type loadGen struct {
 	seed    uint64
 	client  *http.Client
 
+	// mix is the vendors the new events are for, and how many of each;
+	// by default liasmart alone.
+	mix []loadVendor
+
 	mu       sync.Mutex
 	seq      int
+	vendorOf map[string]string    // message_id -> its vendor
 	next     int                  // round robin over urls
 	accepted map[string]time.Time // message_id -> first 2xx answer
 	accList  []string
@@ -45,6 +50,15 @@ type loadGen struct {
 	wg   sync.WaitGroup
 
 	haltOnce sync.Once
+}
+
+// loadVendor is one vendor of the load: weight of every sum of the
+// weights of new events are its, with message ids made by id (nil: the
+// scenario's prefix and a sequence number).
+type loadVendor struct {
+	name   string
+	weight int
+	id     func(n int) string
 }
 
 // rec is one request and its answer.
@@ -75,9 +89,10 @@ func newLoadGen(urls []string, key, prefix string, rate int, seed uint64) *loadG
 			Timeout:   10 * time.Second,
 			Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second},
 		},
-		accepted: map[string]time.Time{},
-		st:       loadStats{unexpected: map[int]int{}},
-		stop:     make(chan struct{}),
+		mix:      []loadVendor{{name: "liasmart", weight: 1}},
+		accepted: map[string]time.Time{}, vendorOf: map[string]string{},
+		st:   loadStats{unexpected: map[int]int{}},
+		stop: make(chan struct{}),
 	}
 }
 
@@ -123,11 +138,37 @@ func (g *loadGen) halt() {
 	})
 }
 
+// newID returns the id of a new event; the sequence number decides its
+// vendor, so that the mix holds to its weights whatever the timing.
 func (g *loadGen) newID() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.seq++
-	return fmt.Sprintf("%s-%06d", g.prefix, g.seq)
+	total := 0
+	for _, v := range g.mix {
+		total += v.weight
+	}
+	v, k := g.mix[0], g.seq%total
+	for _, c := range g.mix {
+		if k < c.weight {
+			v = c
+			break
+		}
+		k -= c.weight
+	}
+	id := fmt.Sprintf("%s-%06d", g.prefix, g.seq)
+	if v.id != nil {
+		id = v.id(g.seq)
+	}
+	g.vendorOf[id] = v.name
+	return id
+}
+
+// vendor is the vendor of a message id the generator made.
+func (g *loadGen) vendor(id string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.vendorOf[id]
 }
 
 func (g *loadGen) pick(rng *rand.Rand, from *[]string, skipAccepted bool) (string, bool) {
@@ -182,8 +223,8 @@ func (g *loadGen) step(rng *rand.Rand) {
 	}
 }
 
-func eventJSON(id string) string {
-	return fmt.Sprintf(`{"vendor":"liasmart","message_id":%q,"status":true,"metadata":{"source":"chaos"}}`, id)
+func eventJSON(vendor, id string) string {
+	return fmt.Sprintf(`{"vendor":%q,"message_id":%q,"status":true,"metadata":{"source":"chaos"}}`, vendor, id)
 }
 
 // post sends body, moving on to the next replica when one does not answer.
@@ -229,7 +270,7 @@ type problemBody struct {
 
 func (g *loadGen) postSingle(id string) {
 	start := time.Now()
-	status, hdr, body, url, err := g.post("/v1/registrations", eventJSON(id))
+	status, hdr, body, url, err := g.post("/v1/registrations", eventJSON(g.vendor(id), id))
 	end := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -264,7 +305,7 @@ func (g *loadGen) postBatch(ids []string) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(eventJSON(id))
+		b.WriteString(eventJSON(g.vendor(id), id))
 	}
 	b.WriteString(`]}`)
 	start := time.Now()
@@ -362,6 +403,20 @@ func (g *loadGen) unexpected(status int, what string, body []byte) {
 	if len(g.bad) < 10 {
 		g.bad = append(g.bad, fmt.Sprintf("%s answered %d: %.300s", what, status, body))
 	}
+}
+
+// acceptedFor returns the accepted message ids of vendor with the time of
+// their first 2xx answer.
+func (g *loadGen) acceptedFor(vendor string) map[string]time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m := map[string]time.Time{}
+	for k, v := range g.accepted {
+		if g.vendorOf[k] == vendor {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 // acceptedIDs returns the accepted message ids with the time of their first
