@@ -266,12 +266,12 @@ func TestEndToEnd(t *testing.T) {
 
 	// The status read has the spec's fields.
 	_, _, ev := r.do(t, "GET", "/v1/registrations/"+ids["single-1"], "")
-	for _, f := range []string{"id", "vendor", "message_id", "state", "attempts", "vendor_code", "last_error", "created_at", "updated_at", "confirmed_at"} {
+	for _, f := range []string{"id", "vendor", "message_id", "state", "attempts", "vendor_code", "vendor_status", "last_error", "created_at", "updated_at", "confirmed_at"} {
 		if _, ok := ev[f]; !ok {
 			t.Errorf("GET registration lacks %q: %v", f, ev)
 		}
 	}
-	if ev["vendor_code"] != float64(1000) || ev["attempts"] != float64(1) {
+	if ev["vendor_code"] != float64(1000) || ev["vendor_status"] != "1000" || ev["attempts"] != float64(1) {
 		t.Errorf("GET registration: %v", ev)
 	}
 }

@@ -83,7 +83,7 @@ func TestStatusPrintsTheAdminAPIForm(t *testing.T) {
 		t.Errorf("top-level fields %v, want %v", got, want)
 	}
 	if got, want := keysOf(t, doc["event"]), []string{"attempts", "confirmed_at", "created_at", "id", "last_error",
-		"message_id", "state", "updated_at", "vendor", "vendor_code"}; !reflect.DeepEqual(got, want) {
+		"message_id", "state", "updated_at", "vendor", "vendor_code", "vendor_status"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("event fields %v, want %v", got, want)
 	}
 	attempts, _ := doc["attempts"].([]any)
@@ -96,10 +96,13 @@ func TestStatusPrintsTheAdminAPIForm(t *testing.T) {
 			t.Errorf("attempt field %q is not snake_case", k)
 		}
 	}
-	for _, k := range []string{"attempt", "time", "duration_ms", "http_status", "vendor_code", "outcome"} {
+	for _, k := range []string{"attempt", "time", "duration_ms", "http_status", "vendor_code", "vendor_status", "outcome"} {
 		if _, ok := first[k]; !ok {
 			t.Errorf("attempt lacks %s: %v", k, first)
 		}
+	}
+	if first["vendor_status"] != "HTTP 503" || first["vendor_code"] != nil {
+		t.Errorf("the 503's vendor_status %v, vendor_code %v; want \"HTTP 503\", null", first["vendor_status"], first["vendor_code"])
 	}
 	// A vendor call on this machine takes well under a minute: a value
 	// this large would be nanoseconds.

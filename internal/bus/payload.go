@@ -22,15 +22,19 @@ type Registration struct {
 
 // Confirmation is the payload of relay.confirmations.<vendor>.<outcome>.
 type Confirmation struct {
-	ID          string     `json:"id"`
-	Vendor      string     `json:"vendor"`
-	MessageID   string     `json:"message_id"`
-	Outcome     string     `json:"outcome"`
-	VendorCode  *int       `json:"vendor_code"`
-	Attempts    int        `json:"attempts"`
-	LastError   *string    `json:"last_error,omitempty"`
-	ConfirmedAt *time.Time `json:"confirmed_at,omitempty"`
-	At          time.Time  `json:"at"`
+	ID        string `json:"id"`
+	Vendor    string `json:"vendor"`
+	MessageID string `json:"message_id"`
+	Outcome   string `json:"outcome"`
+	// VendorCode is the last code the vendor answered that is a number.
+	VendorCode *int `json:"vendor_code"`
+	// VendorStatus is the last answer's code or status as the vendor wrote
+	// it ("1000", "ThrottlingException", "HTTP 503"); null when none came.
+	VendorStatus *string    `json:"vendor_status"`
+	Attempts     int        `json:"attempts"`
+	LastError    *string    `json:"last_error,omitempty"`
+	ConfirmedAt  *time.Time `json:"confirmed_at,omitempty"`
+	At           time.Time  `json:"at"`
 }
 
 // Alert is the payload of relay.alerts.<vendor>.

@@ -670,23 +670,27 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 
 // EventView is the public JSON form of an event.
 type EventView struct {
-	ID          string     `json:"id"`
-	Vendor      string     `json:"vendor"`
-	MessageID   string     `json:"message_id"`
-	State       string     `json:"state"`
-	Attempts    int        `json:"attempts"`
-	VendorCode  *int       `json:"vendor_code"`
-	LastError   *string    `json:"last_error"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-	ConfirmedAt *time.Time `json:"confirmed_at"`
+	ID         string `json:"id"`
+	Vendor     string `json:"vendor"`
+	MessageID  string `json:"message_id"`
+	State      string `json:"state"`
+	Attempts   int    `json:"attempts"`
+	VendorCode *int   `json:"vendor_code"`
+	// VendorStatus is the vendor's code or status of its last answer as it
+	// wrote it ("1000", "ThrottlingException", "HTTP 503"); VendorCode is
+	// that code where it is a number.
+	VendorStatus *string    `json:"vendor_status"`
+	LastError    *string    `json:"last_error"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	ConfirmedAt  *time.Time `json:"confirmed_at"`
 }
 
 // ViewOf converts a stored event to its public form.
 func ViewOf(e store.Event) EventView {
 	return EventView{
 		ID: e.ID.String(), Vendor: e.Vendor, MessageID: e.MessageID, State: string(e.State),
-		Attempts: e.Attempts, VendorCode: e.VendorCode, LastError: e.LastError,
+		Attempts: e.Attempts, VendorCode: e.VendorCode, VendorStatus: e.VendorStatus, LastError: e.LastError,
 		CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(), ConfirmedAt: utcPtr(e.ConfirmedAt),
 	}
 }

@@ -300,6 +300,9 @@ type AttemptView struct {
 	DurationMS float64   `json:"duration_ms"`
 	HTTPStatus *int      `json:"http_status"`
 	VendorCode *int      `json:"vendor_code"`
+	// VendorStatus is the vendor's code or status as it wrote it; null
+	// when no answer arrived.
+	VendorStatus *string `json:"vendor_status"`
 	// VendorMeaning is the vendor's documented text for VendorCode.
 	VendorMeaning string `json:"vendor_meaning,omitempty"`
 	Outcome       string `json:"outcome"`
@@ -333,6 +336,10 @@ func (s *Service) Attempts(ctx context.Context, id uuid.UUID) (EventAttempts, er
 			Attempt: a.Attempt, Time: a.StartedAt.UTC(),
 			DurationMS: float64(a.Duration.Microseconds()) / 1000,
 			HTTPStatus: a.HTTPStatus, VendorCode: a.VendorCode, Outcome: a.Outcome, Error: a.Error,
+		}
+		if a.VendorStatus != "" {
+			s := a.VendorStatus
+			v.VendorStatus = &s
 		}
 		if a.VendorCode != nil {
 			v.VendorMeaning = CodeMeaning(e.Vendor, *a.VendorCode)

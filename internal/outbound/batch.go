@@ -298,16 +298,16 @@ func (w *Worker) callVendor(ctx context.Context, it *item) {
 
 // conversion is what the vendor is told of it: the message and when it
 // converted, the registration's occurred_at or else when relay accepted
-// it, so that a retry days later still reports the true time.
+// it (the event's created_at, recorded from the first message's
+// received_at), so that a retry days later, or a re-drive, still reports
+// the true time.
 func (it *item) conversion() confirm.Conversion {
-	at := it.reg.ReceivedAt
+	at := it.event.CreatedAt
 	switch {
 	case it.event.OccurredAt != nil:
 		at = *it.event.OccurredAt
 	case it.reg.OccurredAt != nil:
 		at = *it.reg.OccurredAt
-	case at.IsZero():
-		at = it.event.CreatedAt
 	}
 	return confirm.Conversion{MessageID: it.reg.MessageID, At: at}
 }
@@ -378,5 +378,6 @@ func (it *item) newEvent(id uuid.UUID) store.NewEvent {
 	return store.NewEvent{
 		ID: id, Vendor: it.reg.Vendor, MessageID: it.reg.MessageID,
 		OccurredAt: it.reg.OccurredAt, Metadata: it.reg.Metadata, APIKey: it.reg.APIKey,
+		AcceptedAt: it.reg.ReceivedAt,
 	}
 }

@@ -61,7 +61,8 @@ func decide(p policy, ev store.Event, c call, now time.Time) verdict {
 		attempt.HTTPStatus = &s
 	}
 	if c.err == nil {
-		attempt.VendorCode = c.answer.Code()
+		// Both from the same answer: a failed call's Answer is no vendor's word.
+		attempt.VendorCode, attempt.VendorStatus = c.answer.Code(), c.answer.Status
 	}
 	noVerdict := verdictless(c.answer, c.err)
 	switch {

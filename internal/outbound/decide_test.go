@@ -2,12 +2,14 @@ package outbound
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"relay/internal/store"
+	"relay/internal/vendors/confirm"
 	"relay/internal/vendors/liasmart"
 )
 
@@ -26,6 +28,7 @@ func TestDecide(t *testing.T) {
 	http429far := ctrack(liasmart.Result{HTTPStatus: 429}, &liasmart.HTTPError{StatusCode: 429, RetryAfter: time.Hour})
 	timeout := ctrack(liasmart.Result{}, fmt.Errorf("%w after 10s", liasmart.ErrTimeout))
 	probe := func(c call) call { c.probe = true; return c }
+	word := call{answer: confirm.Answer{Outcome: confirm.Permanent, Status: "ValidationException", Meaning: "bad id", HTTPStatus: 400}}
 	for _, c := range []struct {
 		name      string
 		budget    int
@@ -35,20 +38,22 @@ func TestDecide(t *testing.T) {
 		spends    bool
 		exhausted bool
 		next      time.Duration // 0: none
+		status    string        // the attempt's vendor_status
 	}{
-		{"1000", 0, answer(1000), store.StateConfirmed, answered, true, false, 0},
-		{"1009", 0, answer(1009), store.StateAlreadyConfirmed, answered, true, false, 0},
-		{"1008 fails", 0, answer(1008), store.StateFailed, answered, true, false, 0},
-		{"1004 parks, spends nothing", 0, answer(1004), store.StatePaused, refused, false, false, time.Minute},
-		{"503 honours Retry-After", 0, http503, store.StateRetrying, transient, true, false, 2 * time.Minute},
-		{"429 Retry-After capped at the largest delay", 0, http429far, store.StateRetrying, transient, true, false, 5 * time.Minute},
-		{"timeout follows the schedule", 1, timeout, store.StateRetrying, transient, true, false, time.Minute},
-		{"undocumented code retries, vendor answered", 0, answer(1234), store.StateRetrying, answered, true, false, 5 * time.Second},
-		{"last transient failure: failed, exhausted", 2, timeout, store.StateFailed, transient, true, true, 0},
-		{"last undocumented code: failed, not exhausted", 2, answer(1234), store.StateFailed, answered, true, false, 0},
-		{"probe answered 1000", 2, probe(answer(1000)), store.StateConfirmed, answered, false, false, 0},
-		{"probe unanswered proves nothing: parked", 2, probe(http503), store.StatePaused, transient, false, false, time.Minute},
-		{"probe refused: parked", 0, probe(answer(1003)), store.StatePaused, refused, false, false, time.Minute},
+		{"1000", 0, answer(1000), store.StateConfirmed, answered, true, false, 0, "1000"},
+		{"1009", 0, answer(1009), store.StateAlreadyConfirmed, answered, true, false, 0, "1009"},
+		{"1008 fails", 0, answer(1008), store.StateFailed, answered, true, false, 0, "1008"},
+		{"1004 parks, spends nothing", 0, answer(1004), store.StatePaused, refused, false, false, time.Minute, "1004"},
+		{"503 honours Retry-After", 0, http503, store.StateRetrying, transient, true, false, 2 * time.Minute, "HTTP 503"},
+		{"429 Retry-After capped at the largest delay", 0, http429far, store.StateRetrying, transient, true, false, 5 * time.Minute, "HTTP 429"},
+		{"timeout follows the schedule", 1, timeout, store.StateRetrying, transient, true, false, time.Minute, ""},
+		{"undocumented code retries, vendor answered", 0, answer(1234), store.StateRetrying, answered, true, false, 5 * time.Second, "1234"},
+		{"last transient failure: failed, exhausted", 2, timeout, store.StateFailed, transient, true, true, 0, ""},
+		{"last undocumented code: failed, not exhausted", 2, answer(1234), store.StateFailed, answered, true, false, 0, "1234"},
+		{"probe answered 1000", 2, probe(answer(1000)), store.StateConfirmed, answered, false, false, 0, "1000"},
+		{"probe unanswered proves nothing: parked", 2, probe(http503), store.StatePaused, transient, false, false, time.Minute, "HTTP 503"},
+		{"probe refused: parked", 0, probe(answer(1003)), store.StatePaused, refused, false, false, time.Minute, "1003"},
+		{"a vendor's word fails, no code", 0, word, store.StateFailed, answered, true, false, 0, "ValidationException"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ev := store.Event{ID: uuid.New(), BudgetUsed: c.budget, Attempts: 7, Generation: 3}
@@ -67,8 +72,13 @@ func TestDecide(t *testing.T) {
 			if r.Call == nil || r.Call.Attempt != 8 || r.Generation != 3 {
 				t.Errorf("call %+v generation %d; want attempt 8 recorded for generation 3", r.Call, r.Generation)
 			}
-			if spoke := !verdictless(c.call.answer, c.call.err); spoke != (r.Call.VendorCode != nil) {
-				t.Errorf("vendor code %v for %+v, err %v: a vendor's answer has one, a failure or a bare status none", r.Call.VendorCode, c.call.answer, c.call.err)
+			if r.Call.VendorStatus != c.status {
+				t.Errorf("vendor status %q, want %q", r.Call.VendorStatus, c.status)
+			}
+			// The code is the status where it is a number: a failure, a bare
+			// HTTP status or a vendor's word has none.
+			if n, err := strconv.Atoi(c.status); (err == nil) != (r.Call.VendorCode != nil) || (err == nil && *r.Call.VendorCode != n) {
+				t.Errorf("vendor code %v for status %q, err %v: want the status where it is a number, else none", r.Call.VendorCode, c.status, c.call.err)
 			}
 		})
 	}

@@ -83,7 +83,7 @@ func (w *Worker) publishOutcomes(ctx context.Context, items map[uuid.UUID]*item,
 		e := it.event
 		data, _ := json.Marshal(bus.Confirmation{
 			ID: e.ID.String(), Vendor: e.Vendor, MessageID: e.MessageID, Outcome: string(e.State),
-			VendorCode: e.VendorCode, Attempts: e.Attempts, LastError: e.LastError,
+			VendorCode: e.VendorCode, VendorStatus: e.VendorStatus, Attempts: e.Attempts, LastError: e.LastError,
 			ConfirmedAt: e.ConfirmedAt, At: e.UpdatedAt.UTC(),
 		})
 		f, err := w.js.PublishAsync(bus.ConfirmationSubject(e.Vendor, string(e.State)), data,

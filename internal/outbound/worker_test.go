@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"relay/internal/monitor"
 	"relay/internal/store"
 	"relay/internal/testenv"
+	"relay/internal/vendors/confirm"
 	"relay/internal/vendors/liasmart"
 	"relay/internal/vendors/liasmart/liasmarttest"
 )
@@ -31,9 +33,10 @@ type bundle struct {
 	client   *liasmart.Client
 	fakeURL  string
 
-	mu       sync.Mutex
-	outcomes map[string]string // message_id -> outcome subject
-	alerts   []bus.Alert
+	mu            sync.Mutex
+	outcomes      map[string]string // message_id -> outcome subject
+	confirmations map[string][]byte // message_id -> the last outcome's payload
+	alerts        []bus.Alert
 }
 
 // setup gives a test its own database, NATS server and fake CTrack, and
@@ -56,7 +59,7 @@ func setup(t *testing.T, fakeOpts liasmarttest.Options, ackWait time.Duration) *
 		t.Fatal(err)
 	}
 	fake, srv := liasmarttest.NewServer(t, fakeOpts)
-	bd := &bundle{st: st, bus: b, consumer: consumer, fake: fake, outcomes: map[string]string{}, fakeURL: srv.URL,
+	bd := &bundle{st: st, bus: b, consumer: consumer, fake: fake, outcomes: map[string]string{}, confirmations: map[string][]byte{}, fakeURL: srv.URL,
 		client: liasmart.New(liasmart.Config{BaseURL: srv.URL, APIID: "id", APIPassword: "pw", Timeout: time.Second})}
 	sub, err := b.Conn.Subscribe("relay.>", func(m *nats.Msg) {
 		bd.mu.Lock()
@@ -68,6 +71,7 @@ func setup(t *testing.T, fakeOpts liasmarttest.Options, ackWait time.Duration) *
 				t.Errorf("bad confirmation payload: %v", err)
 			}
 			bd.outcomes[c.MessageID] = m.Subject
+			bd.confirmations[c.MessageID] = m.Data
 		case m.Subject == bus.AlertSubject("liasmart"):
 			var a bus.Alert
 			_ = json.Unmarshal(m.Data, &a)
@@ -395,6 +399,80 @@ func TestDuplicateMessagesCallOnce(t *testing.T) {
 	})
 	if got := bd.fake.CallsFor("d1"); got != 1 {
 		t.Errorf("vendor calls %d, want 1", got)
+	}
+}
+
+// confirmerFunc is a Confirmer in a function.
+type confirmerFunc func(context.Context, confirm.Conversion) (confirm.Answer, error)
+
+func (f confirmerFunc) Confirm(ctx context.Context, c confirm.Conversion) (confirm.Answer, error) {
+	return f(ctx, c)
+}
+
+// TestWorkerRecordsTheVendorsStatus: vendor_status is the last answer's
+// code or status as the vendor wrote it, in PostgreSQL and in the outcome
+// on NATS; vendor_code only where that is a number.
+func TestWorkerRecordsTheVendorsStatus(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, liasmarttest.Options{Script: func(msg string, _ int) *liasmarttest.Reply {
+		switch msg {
+		case "down":
+			return &liasmarttest.Reply{Status: 503}
+		case "huge":
+			return liasmarttest.HugeCode()
+		}
+		return nil
+	}}, 30*time.Second)
+	// A vendor whose codes are words (AWS's ValidationException) beside
+	// CTrack's numbers.
+	words := confirmerFunc(func(ctx context.Context, c confirm.Conversion) (confirm.Answer, error) {
+		if c.MessageID == "word" {
+			return confirm.Answer{Outcome: confirm.Permanent, Status: "ValidationException", Meaning: "unknown message", HTTPStatus: 400}, nil
+		}
+		return bd.client.Confirm(ctx, c)
+	})
+	bd.start(t, bd.config(func(c *Config) { c.Confirmers = map[string]Confirmer{"liasmart": words} }), nil)
+	ids := bd.publish(t, "coded", "down", "word", "huge")
+	for _, c := range []struct {
+		msg    string
+		state  store.State
+		code   *int
+		status string
+	}{
+		{"coded", store.StateConfirmed, ptr(1000), "1000"},
+		{"down", store.StateFailed, nil, "HTTP 503"},
+		{"word", store.StateFailed, nil, "ValidationException"},
+		// An undocumented code no integer column holds, retried until the
+		// budget is spent.
+		{"huge", store.StateFailed, nil, "99999999999"},
+	} {
+		e := bd.waitState(t, ids[c.msg], c.state)
+		if fmt.Sprint(derefInt(e.VendorCode)) != fmt.Sprint(derefInt(c.code)) || e.VendorStatus == nil || *e.VendorStatus != c.status {
+			t.Errorf("%s: vendor_code %v vendor_status %v; want %v %q", c.msg, derefInt(e.VendorCode), e.VendorStatus, derefInt(c.code), c.status)
+		}
+		attempts, err := bd.st.Attempts(context.Background(), ids[c.msg])
+		if err != nil || len(attempts) == 0 {
+			t.Fatalf("%s: attempts %v (%v)", c.msg, attempts, err)
+		}
+		for _, a := range attempts {
+			if a.VendorStatus != c.status {
+				t.Errorf("%s: attempt %d vendor_status %q, want %q", c.msg, a.Attempt, a.VendorStatus, c.status)
+			}
+		}
+		var payload map[string]any
+		testenv.Eventually(t, 5*time.Second, "outcome event for "+c.msg, func() bool {
+			bd.mu.Lock()
+			defer bd.mu.Unlock()
+			return json.Unmarshal(bd.confirmations[c.msg], &payload) == nil
+		})
+		var wantCode any
+		if c.code != nil {
+			wantCode = float64(*c.code)
+		}
+		if code, ok := payload["vendor_code"]; !ok || code != wantCode || payload["vendor_status"] != c.status {
+			t.Errorf("%s: outcome payload vendor_code %v (present %v) vendor_status %v; want %v %q", c.msg, code, ok,
+				payload["vendor_status"], wantCode, c.status)
+		}
 	}
 }
 

@@ -36,16 +36,23 @@ func (s *Store) ClaimEvents(ctx context.Context, token uuid.UUID, lease time.Dur
 	evs = slices.Clone(evs)
 	slices.SortFunc(evs, func(a, b NewEvent) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	ids, vendors, msgIDs, occurred, metadata, keys := newEventColumns(evs)
+	accepted := make([]*time.Time, len(evs))
+	for i, e := range evs {
+		if !e.AcceptedAt.IsZero() {
+			accepted[i] = &evs[i].AcceptedAt
+		}
+	}
 	var out []Claimed
 	// In a transaction with sequential scans off (see indexOnlyTx): a
 	// batch's ids are a few hundred primary-key probes, never a scan.
 	err := pgx.BeginTxFunc(ctx, s.pool, indexOnlyTx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 		WITH ins AS (
-			INSERT INTO events (id, vendor, message_id, occurred_at, metadata, api_key, claimed_by, claimed_until)
-			SELECT i.id, i.vendor, i.message_id, i.occurred_at, i.metadata, i.api_key, $7::uuid, now() + $8::bigint * interval '1 millisecond'
-			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]::jsonb[], $6::text[]) WITH ORDINALITY
-				AS i(id, vendor, message_id, occurred_at, metadata, api_key, n)
+			INSERT INTO events (id, vendor, message_id, occurred_at, metadata, api_key, claimed_by, claimed_until, created_at)
+			SELECT i.id, i.vendor, i.message_id, i.occurred_at, i.metadata, i.api_key, $7::uuid, now() + $8::bigint * interval '1 millisecond',
+				least(coalesce(i.accepted_at, now()), now())
+			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]::jsonb[], $6::text[], $9::timestamptz[]) WITH ORDINALITY
+				AS i(id, vendor, message_id, occurred_at, metadata, api_key, accepted_at, n)
 			ORDER BY i.n
 			ON CONFLICT DO NOTHING
 			RETURNING `+eventColumns+`
@@ -64,7 +71,7 @@ func (s *Store) ClaimEvents(ctx context.Context, token uuid.UUID, lease time.Dur
 		SELECT true, `+eventColumns+` FROM claimed
 		UNION ALL
 		SELECT false, `+eventColumns+` FROM events WHERE id = ANY($1::uuid[]) AND id NOT IN (SELECT id FROM claimed)`,
-			rawUUIDs(ids), vendors, msgIDs, occurred, metadata, keys, token, lease.Milliseconds())
+			rawUUIDs(ids), vendors, msgIDs, occurred, metadata, keys, token, lease.Milliseconds(), accepted)
 		if err != nil {
 			return err
 		}
@@ -73,7 +80,7 @@ func (s *Store) ClaimEvents(ctx context.Context, token uuid.UUID, lease time.Dur
 			var state string
 			e := &c.Event
 			err := row.Scan(&c.Mine, &e.ID, &e.Vendor, &e.MessageID, &state, &e.Attempts, &e.BudgetUsed, &e.NextAttemptAt,
-				&e.VendorCode, &e.LastError, &e.OccurredAt, &e.Metadata, &e.APIKey, &e.CreatedAt, &e.UpdatedAt, &e.ConfirmedAt,
+				&e.VendorCode, &e.VendorStatus, &e.LastError, &e.OccurredAt, &e.Metadata, &e.APIKey, &e.CreatedAt, &e.UpdatedAt, &e.ConfirmedAt,
 				&e.Generation, &e.ClaimedUntil)
 			e.State = State(state)
 			return c, err
@@ -115,8 +122,12 @@ type Attempt struct {
 	Duration   time.Duration
 	HTTPStatus *int
 	VendorCode *int
-	Outcome    string
-	Error      string
+	// VendorStatus is the vendor's own code or status as it wrote it
+	// (VendorCode holds it where it is a number), "" when no answer
+	// arrived. It is vendor text: RecordBatch cuts it to 64 bytes.
+	VendorStatus string
+	Outcome      string
+	Error        string
 }
 
 // Result is what a worker decided for one event.
@@ -494,7 +505,7 @@ func insertAttempts(ctx context.Context, tx pgx.Tx, results []Result) (map[uuid.
 		durations         []float64
 		statuses, codes   []*int32
 		outcomes          []string
-		errs              []*string
+		vstatuses, errs   []*string
 	)
 	for i := range results {
 		c := results[i].Call
@@ -508,6 +519,7 @@ func insertAttempts(ctx context.Context, tx pgx.Tx, results []Result) (map[uuid.
 		durations = append(durations, float64(c.Duration.Microseconds())/1000)
 		statuses = append(statuses, int32Ptr(c.HTTPStatus))
 		codes = append(codes, int32Ptr(c.VendorCode))
+		vstatuses = append(vstatuses, nonEmpty(c.VendorStatus))
 		outcomes = append(outcomes, c.Outcome)
 		errs = append(errs, nonEmpty(c.Error))
 	}
@@ -516,11 +528,11 @@ func insertAttempts(ctx context.Context, tx pgx.Tx, results []Result) (map[uuid.
 		return recorded, nil
 	}
 	rows, err := tx.Query(ctx, `
-		INSERT INTO attempts (call_id, event_id, attempt, started_at, duration_ms, http_status, vendor_code, outcome, error)
-		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::timestamptz[], $5::float8[], $6::int[], $7::int[], $8::text[], $9::text[])
+		INSERT INTO attempts (call_id, event_id, attempt, started_at, duration_ms, http_status, vendor_code, vendor_status, outcome, error)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::timestamptz[], $5::float8[], $6::int[], $7::int[], $8::text[], $9::text[], $10::text[])
 		ON CONFLICT (call_id) DO NOTHING
 		RETURNING call_id`,
-		rawUUIDs(callIDs), rawUUIDs(eventIDs), numbers, started, durations, statuses, codes, outcomes, errs)
+		rawUUIDs(callIDs), rawUUIDs(eventIDs), numbers, started, durations, statuses, codes, vstatuses, outcomes, errs)
 	if err != nil {
 		return nil, wrap("record attempts", err)
 	}
@@ -545,6 +557,7 @@ func updateStates(ctx context.Context, tx pgx.Tx, token uuid.UUID, results []Res
 	budget := make([]int32, n)
 	next := make([]*time.Time, n)
 	codes := make([]*int32, n)
+	vstatuses := make([]*string, n)
 	errs := make([]*string, n)
 	gens := make([]int32, n)
 	for i, r := range results {
@@ -552,6 +565,7 @@ func updateStates(ctx context.Context, tx pgx.Tx, token uuid.UUID, results []Res
 		if c := r.Call; c != nil {
 			calls[i] = 1
 			codes[i] = int32Ptr(c.VendorCode)
+			vstatuses[i] = nonEmpty(c.VendorStatus)
 		}
 		if r.SpendsBudget && r.Call != nil {
 			budget[i] = 1
@@ -569,8 +583,8 @@ func updateStates(ctx context.Context, tx pgx.Tx, token uuid.UUID, results []Res
 			UPDATE vendor_status SET failures = 0, updated_at = now()
 			WHERE vendor = ANY($10::text[]) AND failures <> 0
 		), u AS (
-			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[])
-				AS u(id, state, calls, budget, next_at, code, err, gen)
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[], $11::text[])
+				AS u(id, state, calls, budget, next_at, code, err, gen, status)
 		), c AS (
 			SELECT u.*, e.state AS old_state,
 				($9::uuid IS NULL OR (e.generation = u.gen AND e.claimed_by IS NOT DISTINCT FROM $9::uuid)) AS current
@@ -592,6 +606,7 @@ func updateStates(ctx context.Context, tx pgx.Tx, token uuid.UUID, results []Res
 			next_attempt_at = CASE WHEN d.new_state NOT IN ('retrying', 'paused') THEN NULL
 			                       WHEN d.new_state = d.state THEN d.next_at ELSE e.next_attempt_at END,
 			vendor_code     = CASE WHEN d.new_state = d.state THEN coalesce(d.code, e.vendor_code) ELSE e.vendor_code END,
+			vendor_status   = CASE WHEN d.new_state = d.state THEN coalesce(d.status, e.vendor_status) ELSE e.vendor_status END,
 			last_error      = CASE WHEN d.new_state IN ('confirmed', 'already_confirmed') THEN NULL
 			                       WHEN d.new_state = d.state AND (d.new_state <> d.old_state OR d.calls > 0) THEN d.err
 			                       ELSE e.last_error END,
@@ -602,7 +617,7 @@ func updateStates(ctx context.Context, tx pgx.Tx, token uuid.UUID, results []Res
 			updated_at      = now()
 		FROM decided d WHERE e.id = d.id
 		RETURNING `+columns("e."),
-		rawUUIDs(ids), states, calls, budget, next, codes, errs, gens, tok, answeredOnly)
+		rawUUIDs(ids), states, calls, budget, next, codes, errs, gens, tok, answeredOnly, vstatuses)
 	if err != nil {
 		return nil, wrap("record results", err)
 	}

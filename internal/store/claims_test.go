@@ -190,6 +190,92 @@ func TestLateTransportErrorKeepsVendorCode(t *testing.T) {
 	}
 }
 
+// TestVendorStatusFollowsTheAnswers: an event's vendor_status is its last
+// answer's, as the vendor wrote it; a call without an answer keeps it, and
+// vendor_code is null where the status is no number.
+func TestVendorStatusFollowsTheAnswers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	ev := newEvent("vendor-status")
+	if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{ev}); err != nil {
+		t.Fatal(err)
+	}
+	next := time.Now().Add(time.Minute)
+	steps := []struct {
+		code       *int
+		status     string
+		wantCode   *int
+		wantStatus string
+	}{
+		{intp(1007), "1007", intp(1007), "1007"},
+		{nil, "", intp(1007), "1007"},                                   // a timeout: no answer
+		{nil, "ThrottlingException", intp(1007), "ThrottlingException"}, // vendor_code keeps the last number
+		{nil, "HTTP 503", intp(1007), "HTTP 503"},
+	}
+	for i, s := range steps {
+		a := attemptOf(ev.ID, i+1, s.code)
+		a.VendorStatus = s.status
+		got, err := st.RecordResults(ctx, []store.Result{{EventID: ev.ID, State: store.StateRetrying, SpendsBudget: true,
+			NextAttemptAt: &next, LastError: "x", Call: a}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := got[0]
+		if fmt.Sprint(derefInt(e.VendorCode)) != fmt.Sprint(derefInt(s.wantCode)) || deref(e.VendorStatus) != s.wantStatus {
+			t.Errorf("step %d: vendor_code %v vendor_status %q; want %v %q", i, derefInt(e.VendorCode), deref(e.VendorStatus),
+				derefInt(s.wantCode), s.wantStatus)
+		}
+	}
+	attempts, err := st.Attempts(ctx, ev.ID)
+	if err != nil || len(attempts) != len(steps) {
+		t.Fatalf("%d attempts (%v), want %d", len(attempts), err, len(steps))
+	}
+	for i, a := range attempts {
+		if a.VendorStatus != steps[i].status {
+			t.Errorf("attempt %d: vendor_status %q, want %q", i+1, a.VendorStatus, steps[i].status)
+		}
+	}
+}
+
+// TestVendorStatusOfRowsWrittenBefore: a row written before vendor_status
+// existed (its code only) reads as its code's text, event and attempt.
+func TestVendorStatusOfRowsWrittenBefore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := testenv.Store(t)
+	ev := newEvent("legacy-status")
+	if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE events SET state = 'failed', vendor_code = 1008 WHERE id = $1`, ev.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `INSERT INTO attempts (event_id, attempt, started_at, duration_ms, vendor_code, outcome)
+		VALUES ($1, 1, now(), 1, 1008, 'fail')`, ev.ID); err != nil {
+		t.Fatal(err)
+	}
+	e, err := st.Event(ctx, ev.ID)
+	if err != nil || deref(e.VendorStatus) != "1008" {
+		t.Fatalf("legacy event: vendor_status %q (%v), want \"1008\"", deref(e.VendorStatus), err)
+	}
+	attempts, err := st.Attempts(ctx, ev.ID)
+	if err != nil || len(attempts) != 1 || attempts[0].VendorStatus != "1008" {
+		t.Fatalf("legacy attempt: %+v (%v), want vendor_status \"1008\"", attempts, err)
+	}
+	events, err := st.ListEvents(ctx, store.Filter{IDs: []uuid.UUID{ev.ID}})
+	if err != nil || len(events) != 1 || deref(events[0].VendorStatus) != "1008" {
+		t.Fatalf("legacy event listed: %+v (%v), want vendor_status \"1008\"", events, err)
+	}
+}
+
+func derefInt(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
 // TestReplayDuringTrafficNeverDeadlocks runs replays and batch records over
 // the same events in opposite orders, at once, many times.
 func TestReplayDuringTrafficNeverDeadlocks(t *testing.T) {

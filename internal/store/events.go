@@ -45,13 +45,17 @@ type Event struct {
 	BudgetUsed    int
 	NextAttemptAt *time.Time
 	VendorCode    *int
-	LastError     *string
-	OccurredAt    *time.Time
-	Metadata      json.RawMessage
-	APIKey        *string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	ConfirmedAt   *time.Time
+	// VendorStatus is the vendor's own code or status of the last answer,
+	// as it wrote it ("1000", "ThrottlingException", "HTTP 503"); nil
+	// until a vendor answered.
+	VendorStatus *string
+	LastError    *string
+	OccurredAt   *time.Time
+	Metadata     json.RawMessage
+	APIKey       *string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	ConfirmedAt  *time.Time
 	// Generation moves on every replay reset; a batch's result computed
 	// for an older generation can record its call and a success only.
 	Generation int
@@ -68,10 +72,14 @@ type NewEvent struct {
 	OccurredAt *time.Time
 	Metadata   json.RawMessage
 	APIKey     string
+	// AcceptedAt is when ingest accepted the event; ClaimEvents records it
+	// as the event's created_at (zero: now), so that a backlog drained
+	// hours later still knows when the conversion was reported.
+	AcceptedAt time.Time
 }
 
 var eventColumnNames = []string{"id", "vendor", "message_id", "state", "attempts", "budget_used", "next_attempt_at",
-	"vendor_code", "last_error", "occurred_at", "metadata", "api_key", "created_at", "updated_at", "confirmed_at",
+	"vendor_code", "vendor_status", "last_error", "occurred_at", "metadata", "api_key", "created_at", "updated_at", "confirmed_at",
 	"generation", "claimed_until"}
 
 var eventColumns = columns("")
@@ -83,17 +91,28 @@ func columns(prefix string) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
+		if c == "vendor_status" {
+			b.WriteString(statusColumn(prefix) + " AS vendor_status")
+			continue
+		}
 		b.WriteString(prefix)
 		b.WriteString(c)
 	}
 	return b.String()
 }
 
+// statusColumn reads vendor_status of a row written before the column
+// existed as its vendor_code's text: the code as the vendor wrote it.
+// Computed when read, so that adding the column rewrote no table.
+func statusColumn(prefix string) string {
+	return "coalesce(" + prefix + "vendor_status, " + prefix + "vendor_code::text)"
+}
+
 func scanEvent(row pgx.CollectableRow) (Event, error) {
 	var e Event
 	var state string
 	err := row.Scan(&e.ID, &e.Vendor, &e.MessageID, &state, &e.Attempts, &e.BudgetUsed, &e.NextAttemptAt,
-		&e.VendorCode, &e.LastError, &e.OccurredAt, &e.Metadata, &e.APIKey, &e.CreatedAt, &e.UpdatedAt, &e.ConfirmedAt,
+		&e.VendorCode, &e.VendorStatus, &e.LastError, &e.OccurredAt, &e.Metadata, &e.APIKey, &e.CreatedAt, &e.UpdatedAt, &e.ConfirmedAt,
 		&e.Generation, &e.ClaimedUntil)
 	e.State = State(state)
 	return e, err
@@ -236,7 +255,8 @@ func nonEmpty(s string) *string {
 
 // Attempts lists the vendor calls of one event, oldest first.
 func (s *Store) Attempts(ctx context.Context, id uuid.UUID) ([]Attempt, error) {
-	rows, err := s.pool.Query(ctx, `SELECT event_id, attempt, started_at, duration_ms, http_status, vendor_code, outcome, coalesce(error, '')
+	rows, err := s.pool.Query(ctx, `SELECT event_id, attempt, started_at, duration_ms, http_status, vendor_code,
+			coalesce(`+statusColumn("")+`, ''), outcome, coalesce(error, '')
 		FROM attempts WHERE event_id = $1 ORDER BY id`, id)
 	if err != nil {
 		return nil, wrap("attempts", err)
@@ -244,7 +264,7 @@ func (s *Store) Attempts(ctx context.Context, id uuid.UUID) ([]Attempt, error) {
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Attempt, error) {
 		var a Attempt
 		var ms float64
-		err := row.Scan(&a.EventID, &a.Attempt, &a.StartedAt, &ms, &a.HTTPStatus, &a.VendorCode, &a.Outcome, &a.Error)
+		err := row.Scan(&a.EventID, &a.Attempt, &a.StartedAt, &ms, &a.HTTPStatus, &a.VendorCode, &a.VendorStatus, &a.Outcome, &a.Error)
 		a.Duration = time.Duration(ms * float64(time.Millisecond))
 		return a, err
 	})

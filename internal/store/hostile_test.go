@@ -15,8 +15,9 @@ import (
 )
 
 // hostileBatch claims four events and gives each a result carrying what a
-// vendor may send back: a NUL, invalid UTF-8, an ErrorCode that no integer
-// column holds; and one plain confirmation beside them.
+// vendor may send back: a NUL, invalid UTF-8 and a status longer than a
+// code, an ErrorCode that no integer column holds; and one plain
+// confirmation beside them.
 func hostileBatch(t *testing.T, st *store.Store, prefix string) (store.Batch, map[string]uuid.UUID) {
 	t.Helper()
 	ctx := context.Background()
@@ -33,17 +34,18 @@ func hostileBatch(t *testing.T, st *store.Store, prefix string) (store.Batch, ma
 		t.Fatal(err)
 	}
 	next := time.Now().Add(time.Minute)
-	retry := func(id uuid.UUID, code *int, msg string) store.Result {
+	retry := func(id uuid.UUID, code *int, status, msg string) store.Result {
 		a := attemptOf(id, 1, code)
-		a.Error, a.Outcome = msg, "retry"
+		a.Error, a.Outcome, a.VendorStatus = msg, "retry", status
 		return store.Result{EventID: id, Vendor: "liasmart", State: store.StateRetrying, Call: a, SpendsBudget: true,
 			NextAttemptAt: &next, LastError: msg}
 	}
 	split := "liasmart: HTTP 503: " + strings.Repeat("a", 179) + "\xe6\x9c" // 服 cut after two of its three bytes
 	b := store.Batch{Token: token, Release: []uuid.UUID{ids["nul"], ids["split"], ids["huge-code"], ids["ok"]}, Results: []store.Result{
-		retry(ids["nul"], nil, "liasmart: HTTP 503: <html>\x00</html>"),
-		retry(ids["split"], nil, split),
-		retry(ids["huge-code"], intp(99999999999), "vendor code 99999999999: undocumented code"),
+		retry(ids["nul"], nil, "Throttling\x00Exception", "liasmart: HTTP 503: <html>\x00</html>"),
+		// 服 straddles the 64th byte: the status is cut before it.
+		retry(ids["split"], nil, strings.Repeat("E", 62)+"服"+strings.Repeat("E", 100), split),
+		retry(ids["huge-code"], intp(99999999999), "99999999999", "vendor code 99999999999: undocumented code"),
 		{EventID: ids["ok"], Vendor: "liasmart", State: store.StateConfirmed, Call: attemptOf(ids["ok"], 1, intp(1000))},
 	}, Vendors: []store.VendorTally{{Vendor: "liasmart", Answered: true, Failures: 2}}}
 	return b, ids
@@ -81,6 +83,15 @@ func checkHostileBatch(t *testing.T, st *store.Store, ids map[string]uuid.UUID, 
 		if c := attempts[0].VendorCode; name == "huge-code" && c != nil {
 			t.Errorf("huge code stored as %d, want NULL: it fits no integer column", *c)
 		}
+		for _, s := range []string{attempts[0].VendorStatus, deref(e.VendorStatus)} {
+			if !utf8.ValidString(s) || strings.ContainsRune(s, 0) || len(s) > 64 {
+				t.Errorf("%s: stored vendor_status %q is not valid UTF-8 without NUL, at most 64 bytes", name, s)
+			}
+		}
+		if got := deref(e.VendorStatus); name == "huge-code" && (got != "99999999999" || attempts[0].VendorStatus != got) {
+			t.Errorf("huge code: vendor_status %q, attempt's %q; want the code as the vendor wrote it, \"99999999999\"",
+				got, attempts[0].VendorStatus)
+		}
 	}
 }
 
@@ -100,6 +111,13 @@ func TestRecordBatchStoresHostileVendorText(t *testing.T) {
 	if got := deref(e.LastError); got != "liasmart: HTTP 503: <html>\uFFFD</html>" {
 		t.Errorf("NUL error stored as %q", got)
 	}
+	if got := deref(e.VendorStatus); got != "Throttling\uFFFDException" {
+		t.Errorf("NUL status stored as %q", got)
+	}
+	e, _ = st.Event(context.Background(), ids["split"])
+	if got := deref(e.VendorStatus); got != strings.Repeat("E", 62) {
+		t.Errorf("long status stored as %q (%d bytes), want cut before the character straddling byte 64", got, len(got))
+	}
 }
 
 // TestRecordBatchIsolatesTheRowPostgreSQLRefuses: with the text going to
@@ -118,6 +136,10 @@ func TestRecordBatchIsolatesTheRowPostgreSQLRefuses(t *testing.T) {
 		e, _ := st.Event(context.Background(), ids[n])
 		if !strings.Contains(deref(e.LastError), "vendor answer could not be stored (SQLSTATE 22021)") {
 			t.Errorf("%s: last_error %q, want the note naming SQLSTATE 22021", n, deref(e.LastError))
+		}
+		attempts, _ := st.Attempts(context.Background(), ids[n])
+		if e.VendorStatus != nil || len(attempts) != 1 || attempts[0].VendorStatus != "" {
+			t.Errorf("%s: vendor_status %q, attempts %+v; want none: the refused row's vendor text is replaced", n, deref(e.VendorStatus), attempts)
 		}
 	}
 	e, _ := st.Event(context.Background(), ids["huge-code"])

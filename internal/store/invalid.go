@@ -22,6 +22,24 @@ func validText(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
+// maxVendorStatus bounds an Attempt's VendorStatus, in bytes: a vendor's
+// code or status is a word; a longer one, from a broken or hostile vendor,
+// is cut at a character boundary.
+const maxVendorStatus = 64
+
+// boundedStatus is s as valid text of at most maxVendorStatus bytes.
+func boundedStatus(s string) string {
+	s = validText(s)
+	if len(s) <= maxVendorStatus {
+		return s
+	}
+	n := maxVendorStatus
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // cleanBatch returns b with every text bound for a column made valid. It
 // gives each call its CallID first, in the caller's Batch, so that a retry
 // of the same Batch records each call once.
@@ -37,6 +55,7 @@ func cleanBatch(b Batch) Batch {
 		if r.Call != nil {
 			c := *r.Call
 			c.Error, c.Outcome = validText(c.Error), validText(c.Outcome)
+			c.VendorStatus = boundedStatus(c.VendorStatus)
 			r.Call = &c
 		}
 		results[i] = r
@@ -76,8 +95,8 @@ func refusedNote(sqlstate string) string {
 	return "vendor answer could not be stored (SQLSTATE " + sqlstate + ")"
 }
 
-// withRefusedNotes returns results with the vendor's text and code of the
-// refused ones (index to SQLSTATE) replaced by a note.
+// withRefusedNotes returns results with the vendor's text, code and
+// status of the refused ones (index to SQLSTATE) replaced by a note.
 func withRefusedNotes(results []Result, refused map[int]string) []Result {
 	out := make([]Result, len(results))
 	copy(out, results)
@@ -86,7 +105,7 @@ func withRefusedNotes(results []Result, refused map[int]string) []Result {
 		r.LastError = refusedNote(code)
 		if r.Call != nil {
 			c := *r.Call
-			c.Error, c.VendorCode = r.LastError, nil
+			c.Error, c.VendorCode, c.VendorStatus = r.LastError, nil, ""
 			r.Call = &c
 		}
 	}
@@ -125,19 +144,21 @@ func probeResult(ctx context.Context, tx pgx.Tx, r Result) error {
 	defer func() { _ = sp.Rollback(context.WithoutCancel(ctx)) }()
 	if c := r.Call; c != nil {
 		if _, err := sp.Exec(ctx, `
-			INSERT INTO attempts (call_id, event_id, attempt, started_at, duration_ms, http_status, vendor_code, outcome, error)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (call_id) DO NOTHING`,
+			INSERT INTO attempts (call_id, event_id, attempt, started_at, duration_ms, http_status, vendor_code, vendor_status, outcome, error)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (call_id) DO NOTHING`,
 			c.CallID, c.EventID, int32(c.Attempt), c.StartedAt, float64(c.Duration.Microseconds())/1000,
-			int32Ptr(c.HTTPStatus), int32Ptr(c.VendorCode), c.Outcome, nonEmpty(c.Error)); err != nil {
+			int32Ptr(c.HTTPStatus), int32Ptr(c.VendorCode), nonEmpty(c.VendorStatus), c.Outcome, nonEmpty(c.Error)); err != nil {
 			return wrap("isolate refused row", err)
 		}
 	}
 	var code *int32
+	var status *string
 	if r.Call != nil {
-		code = int32Ptr(r.Call.VendorCode)
+		code, status = int32Ptr(r.Call.VendorCode), nonEmpty(r.Call.VendorStatus)
 	}
-	if _, err := sp.Exec(ctx, `UPDATE events SET state = $2, last_error = $3, vendor_code = $4, next_attempt_at = $5 WHERE id = $1`,
-		r.EventID, string(r.State), nonEmpty(r.LastError), code, r.NextAttemptAt); err != nil {
+	if _, err := sp.Exec(ctx, `UPDATE events SET state = $2, last_error = $3, vendor_code = $4, vendor_status = $5, next_attempt_at = $6
+		WHERE id = $1`,
+		r.EventID, string(r.State), nonEmpty(r.LastError), code, status, r.NextAttemptAt); err != nil {
 		return wrap("isolate refused row", err)
 	}
 	return nil

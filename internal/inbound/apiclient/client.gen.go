@@ -236,6 +236,9 @@ type Attempt struct {
 
 	// VendorMeaning The vendor's documented text for vendor_code.
 	VendorMeaning *string `json:"vendor_meaning,omitempty"`
+
+	// VendorStatus The vendor's own code or status as it wrote it; vendor_code is that code where it is a number. Null when no answer arrived.
+	VendorStatus *string `json:"vendor_status"`
 }
 
 // Balance defines model for Balance.
@@ -281,8 +284,11 @@ type Event struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	Vendor    string    `json:"vendor"`
 
-	// VendorCode The ErrorCode of the vendor's last answer.
+	// VendorCode The last code the vendor answered with that is a number.
 	VendorCode *int `json:"vendor_code"`
+
+	// VendorStatus The vendor's own code or status of its last answer as it wrote it ("1000", "20404", "ThrottlingException", "OK"), or "HTTP 503" where it gave only a status; null until a vendor answered.
+	VendorStatus *string `json:"vendor_status"`
 }
 
 // EventAttempts defines model for EventAttempts.
