@@ -15,9 +15,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"relay/internal/config"
 	"relay/internal/inbound"
 	"relay/internal/store"
 	"relay/internal/testenv"
+	"relay/internal/vendors/liasmart/liasmarttest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -157,7 +159,14 @@ func TestConsoleReplaysAFailedEvent(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
 	var recovered atomic.Bool
-	r := opsRelay(t, 2, outage(&recovered))
+	// Twilio is enabled without credentials: the vendors panel shows it
+	// not configured.
+	r := startRelay(t, liasmarttest.Options{Script: outage(&recovered)}, func(c *config.Config) {
+		c.AdminToken = opsAdminToken
+		c.MaxAttempts = 2
+		c.BreakerThreshold = 0
+		c.ConfirmVendors = []string{"liasmart", "twilio"}
+	})
 	for i := range 5 {
 		if code, _, body := r.do(t, "POST", "/v1/registrations", fmt.Sprintf(`{"vendor":"liasmart","message_id":"signup-%d","status":true}`, 1001+i)); code != 202 {
 			t.Fatalf("POST: %d %v", code, body)
@@ -216,6 +225,33 @@ func TestConsoleReplaysAFailedEvent(t *testing.T) {
 		text("trend-calls"), earlierCounts[0]+earlierCounts[1]+earlierCounts[2]+22,
 		text("trend-confirmed"), earlierCounts[0]+12, text("trend-already"), earlierCounts[1],
 		text("trend-failures"), earlierCounts[2]+10)))
+	// The vendors panel: liasmart's calls of the last five minutes are the
+	// test's 22 and those of the earlier traffic 3 to 5 minutes ago (4, 3
+	// and 6 calls), as many of them as the window still holds; nothing
+	// older. Twilio, without credentials, made none.
+	step("vendors panel", until(`document.querySelectorAll("#enabled-vendors tbody tr").length === 2 &&
+		document.querySelector('#enabled-vendors tr[data-vendor="twilio"] .v-state').textContent === "not configured" &&
+		document.querySelector('#enabled-vendors tr[data-vendor="liasmart"] .v-state').textContent === "active"`))
+	panel, err := chromedp.Run(steps, chromedp.Evaluate[[]string](`(() => {
+		const r = document.querySelector('#enabled-vendors tr[data-vendor="liasmart"]');
+		const t = document.querySelector('#enabled-vendors tr[data-vendor="twilio"]');
+		return [r.dataset.calls, r.querySelector(".v-rate").textContent, r.querySelector(".v-p50").textContent, r.querySelector(".v-p95").textContent,
+			t.querySelector(".v-rate").textContent, t.querySelector(".v-p95").textContent, t.querySelector(".v-reason").textContent,
+			document.getElementById("vendor-window").textContent]
+	})()`))
+	if err != nil || len(panel) != 8 {
+		t.Fatalf("vendors panel: %v %v", panel, err)
+	}
+	calls, _ := strconv.Atoi(panel[0])
+	rate, _ := strconv.ParseFloat(panel[1], 64)
+	p50, err50 := strconv.ParseFloat(panel[2], 64)
+	p95, err95 := strconv.ParseFloat(panel[3], 64)
+	if calls < 22 || calls > 22+4+3+6 || rate != math.Round(float64(calls)/5*100)/100 || err50 != nil || err95 != nil || p50 <= 0 || p95 < p50 {
+		t.Errorf("liasmart in the vendors panel: %d calls, %q per minute, p50 %q, p95 %q", calls, panel[1], panel[2], panel[3])
+	}
+	if panel[4] != "0" || panel[5] != "—" || panel[6] != "credentials not set" || panel[7] != "calls of the last 5 minutes, every replica" {
+		t.Errorf("twilio in the vendors panel, and its caption: %q", panel[4:])
+	}
 	// Every earlier minute in its own bar, with its own counts.
 	perMinute, err := chromedp.Run(steps, chromedp.Evaluate[string](`JSON.stringify(Object.fromEntries(
 		Array.from(document.querySelectorAll("#trend-outcomes g.bucket")).filter(g => g.dataset.calls !== "0").map(g =>

@@ -80,7 +80,7 @@ func TestGrafanaDashboardUsesExportedMetrics(t *testing.T) {
 			Type    string `json:"type"`
 			Title   string `json:"title"`
 			GridPos struct {
-				W, H int
+				X, Y, W, H int
 			} `json:"gridPos"`
 			Targets []struct {
 				Expr  string `json:"expr"`
@@ -136,8 +136,44 @@ func TestGrafanaDashboardUsesExportedMetrics(t *testing.T) {
 			}
 		}
 	}
+	// Panels share no cell of the grid: Grafana would push one down.
+	cells := map[[2]int]string{}
+	for _, p := range dash.Panels {
+		for x := p.GridPos.X; x < p.GridPos.X+p.GridPos.W; x++ {
+			for y := p.GridPos.Y; y < p.GridPos.Y+p.GridPos.H; y++ {
+				if other, ok := cells[[2]int{x, y}]; ok {
+					t.Errorf("panels %q and %q overlap at %d,%d", other, p.Title, x, y)
+				}
+				cells[[2]int{x, y}] = p.Title
+			}
+		}
+	}
+	// Each vendor's calls per minute by answer code and its latency p95,
+	// in a row of their own.
+	vendorQueries := map[string]*regexp.Regexp{
+		"calls per minute": regexp.MustCompile(`^60 \* sum by \(vendor, code\) \(rate\(relay_vendor_call_duration_seconds_count\{`),
+		"latency p95":      regexp.MustCompile(`^histogram_quantile\(0\.95, sum by \(le, vendor\) \(rate\(relay_vendor_call_duration_seconds_bucket\{`),
+		"pause kind":       regexp.MustCompile(`^max by \(vendor, kind\) \(relay_vendor_paused_kind\{`),
+	}
+	row := ""
+	for _, p := range dash.Panels {
+		if p.Type == "row" {
+			row = p.Title
+			continue
+		}
+		for _, target := range p.Targets {
+			for what, re := range vendorQueries {
+				if re.MatchString(target.Expr) && row == "Vendors" {
+					delete(vendorQueries, what)
+				}
+			}
+		}
+	}
+	for what := range vendorQueries {
+		t.Errorf("the Vendors row has no panel of each vendor's %s", what)
+	}
 	// The metrics operators page on must be on the dashboard.
-	for _, name := range []string{"relay_ingest_requests_total", "relay_events_total", "relay_vendor_paused",
+	for _, name := range []string{"relay_ingest_requests_total", "relay_events_total", "relay_vendor_paused", "relay_vendor_paused_kind",
 		"relay_consumer_pending_messages", "relay_retries_scheduled_total", "relay_replays_total", "relay_replayed_events_total"} {
 		if !used[name] {
 			t.Errorf("the dashboard does not show %s", name)

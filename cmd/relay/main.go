@@ -2,7 +2,7 @@
 // them durable in NATS JetStream, records them in PostgreSQL and confirms
 // them with the SMS vendor, retrying through outages.
 //
-// Subcommands: serve (default), migrate, status, keys, balance, replay,
+// Subcommands: serve (default), migrate, status, vendors, keys, balance, replay,
 // resume, fake-ctrack, version.
 package main
 
@@ -36,6 +36,10 @@ commands:
   migrate        apply database migrations and exit
   status <id>    print an event and its vendor calls as JSON, as the admin
                  API's /admin/v1/attempts/{id} (id or vendor:message_id)
+  status         without an id: each enabled vendor's state, calls per minute
+                 and latency over 5 minutes, fleet-wide (--json)
+  vendors        list the enabled vendors: credentials set (yes/no), limits and
+                 pause state (--json)
   keys           create --name N | list [--all] [--json] | revoke N: ingest API keys
   balance        ask every configured vendor for its balances now (--json)
   replay         re-send failed events through the running relay's admin API
@@ -62,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdMigrate(ctx, args, getenv, stdout, stderr)
 	case "status":
 		err = cmdStatus(ctx, args, getenv, stdout, stderr)
+	case "vendors":
+		err = cmdVendors(ctx, args, getenv, stdout, stderr)
 	case "balance":
 		err = cmdBalance(ctx, args, getenv, stdout, stderr)
 	case "keys":

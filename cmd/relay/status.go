@@ -12,13 +12,18 @@ import (
 	"relay/internal/ops"
 )
 
+const statusUsage = "usage: relay status [--json] | relay status <event id | vendor:message_id>"
+
 // cmdStatus prints an event's state and every vendor call, exactly as GET
 // /admin/v1/attempts/{id} answers; the argument is an event id or
-// vendor:message_id. It reads PostgreSQL directly, so it works while relay
-// is down.
-func cmdStatus(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
-	if len(args) != 1 {
-		return usageError{errors.New("usage: relay status <event id | vendor:message_id>")}
+// vendor:message_id. Without one it prints the vendors' summary
+// (cmdVendorsSummary). It reads PostgreSQL directly, so it works while
+// relay is down.
+func cmdStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	// One argument that is not a flag is an event, whatever it looks like:
+	// a message id may begin with "-".
+	if len(args) != 1 || args[0] == "--json" || args[0] == "-json" {
+		return cmdVendorsSummary(ctx, args, getenv, stdout, stderr)
 	}
 	id, err := uuid.Parse(args[0])
 	if err != nil {

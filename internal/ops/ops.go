@@ -37,6 +37,7 @@ type Store interface {
 	FinishReplay(ctx context.Context, id uuid.UUID, status string, matched, replayed int, result json.RawMessage, errText string) (store.Replay, error)
 	Replays(ctx context.Context, limit int) ([]store.Replay, error)
 	AttemptTrends(ctx context.Context, from time.Time, n int, width time.Duration) ([]store.TrendBucket, error)
+	VendorCallStats(ctx context.Context, from, to time.Time) ([]store.VendorCalls, error)
 }
 
 // Config configures a Service.
@@ -55,8 +56,10 @@ type Config struct {
 	// the outbox (a replay, a resume), so the publisher sends them now.
 	Nudge func()
 	// Vendors are the enabled confirm vendors, whose workers' consumers
-	// stats sum up.
+	// stats sum up and whose state, call rate and latency it shows.
 	Vendors []string
+	// Unconfigured are the enabled vendors whose credentials are not set.
+	Unconfigured []string
 }
 
 // Service carries out operator requests.
@@ -70,6 +73,8 @@ type Service struct {
 	nudge func()
 	// vendors: see Config.Vendors.
 	vendors []string
+	// unconfigured: see Config.Unconfigured.
+	unconfigured map[string]bool
 }
 
 // New returns a Service.
@@ -90,7 +95,7 @@ func New(cfg Config) *Service {
 		cfg.Nudge = func() {}
 	}
 	return &Service{store: cfg.Store, js: cfg.JS, m: cfg.Metrics, log: cfg.Logger, now: cfg.Now, stale: cfg.StaleReplay,
-		nudge: cfg.Nudge, vendors: cfg.Vendors}
+		nudge: cfg.Nudge, vendors: cfg.Vendors, unconfigured: setOf(cfg.Unconfigured)}
 }
 
 // Errors callers map to answers.
@@ -212,6 +217,11 @@ type Stats struct {
 	// ByVendor counts each vendor's events by state.
 	ByVendor map[string]map[string]int64 `json:"by_vendor"`
 	Vendors  []VendorState               `json:"vendors"`
+	// EnabledVendors are the enabled confirm vendors, in configuration
+	// order, each with its state and its calls of the last
+	// VendorWindowSeconds.
+	EnabledVendors      []VendorView `json:"enabled_vendors"`
+	VendorWindowSeconds int          `json:"vendor_window_seconds"`
 	// Consumer is absent when JetStream could not be asked.
 	Consumer *ConsumerState `json:"consumer,omitempty"`
 	At       time.Time      `json:"at"`
@@ -251,6 +261,10 @@ func (s *Service) Stats(ctx context.Context) (Stats, error) {
 		}
 		st.Vendors = append(st.Vendors, vs)
 	}
+	if st.EnabledVendors, err = s.vendorViews(ctx, statuses); err != nil {
+		return Stats{}, err
+	}
+	st.VendorWindowSeconds = int(VendorWindow / time.Second)
 	st.Consumer = s.consumerState(ctx)
 	return st, nil
 }

@@ -174,6 +174,45 @@ func (e VendorStateKind) Valid() bool {
 	}
 }
 
+// Defines values for VendorViewPauseKind.
+const (
+	VendorViewPauseKindCredentials VendorViewPauseKind = "credentials"
+	VendorViewPauseKindUnavailable VendorViewPauseKind = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the VendorViewPauseKind enum.
+func (e VendorViewPauseKind) Valid() bool {
+	switch e {
+	case VendorViewPauseKindCredentials:
+		return true
+	case VendorViewPauseKindUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VendorViewState.
+const (
+	VendorViewStateActive        VendorViewState = "active"
+	VendorViewStateNotConfigured VendorViewState = "not_configured"
+	VendorViewStatePaused        VendorViewState = "paused"
+)
+
+// Valid indicates whether the value is a known member of the VendorViewState enum.
+func (e VendorViewState) Valid() bool {
+	switch e {
+	case VendorViewStateActive:
+		return true
+	case VendorViewStateNotConfigured:
+		return true
+	case VendorViewStatePaused:
+		return true
+	default:
+		return false
+	}
+}
+
 // Accepted defines model for Accepted.
 type Accepted struct {
 	// Duplicate The event was known already; nothing new was published.
@@ -455,8 +494,16 @@ type Stats struct {
 
 	// Consumer The workers' backlog in JetStream; absent when JetStream could not be asked.
 	Consumer *ConsumerState `json:"consumer,omitempty"`
-	Total    int            `json:"total"`
-	Vendors  []VendorState  `json:"vendors"`
+
+	// EnabledVendors The enabled confirm vendors (RELAY_CONFIRM_VENDORS), in its order: each one's state and what its calls of the last vendor_window_seconds came to, across the fleet (read from PostgreSQL).
+	EnabledVendors []VendorView `json:"enabled_vendors"`
+	Total          int          `json:"total"`
+
+	// VendorWindowSeconds The span of recent calls enabled_vendors' rates and latencies describe (300: five minutes).
+	VendorWindowSeconds int `json:"vendor_window_seconds"`
+
+	// Vendors Every vendor with a pause row (vendor_status), enabled or not.
+	Vendors []VendorState `json:"vendors"`
 }
 
 // Tracked defines model for Tracked.
@@ -539,6 +586,38 @@ type VendorState struct {
 
 // VendorStateKind Why the vendor is paused: credentials (the vendor refused relay's credentials) or unavailable (RELAY_BREAKER_THRESHOLD consecutive transient failures). Absent while running.
 type VendorStateKind string
+
+// VendorView One enabled confirm vendor as operators see it.
+type VendorView struct {
+	// Calls Calls started in the window, by every replica.
+	Calls int `json:"calls"`
+
+	// CallsPerMinute calls over the window's minutes, to two decimals.
+	CallsPerMinute float64 `json:"calls_per_minute"`
+
+	// LatencyMsP50 Median call duration in the window, ms; null without a call.
+	LatencyMsP50 *float64 `json:"latency_ms_p50"`
+
+	// LatencyMsP95 95th percentile call duration in the window, ms; null without a call.
+	LatencyMsP95 *float64 `json:"latency_ms_p95"`
+
+	// PauseKind While paused: credentials (the vendor refused relay's credentials) or unavailable (RELAY_BREAKER_THRESHOLD consecutive transient failures).
+	PauseKind *VendorViewPauseKind `json:"pause_kind,omitempty"`
+	PausedAt  *time.Time           `json:"paused_at,omitempty"`
+
+	// Reason While paused: why, as relay recorded it.
+	Reason *string `json:"reason,omitempty"`
+
+	// State active: relay calls it. paused: no replica calls it until a probe succeeds or an operator resumes it (pause_kind says why). not_configured: its credentials are not set, so its events wait, paused.
+	State  VendorViewState `json:"state"`
+	Vendor string          `json:"vendor"`
+}
+
+// VendorViewPauseKind While paused: credentials (the vendor refused relay's credentials) or unavailable (RELAY_BREAKER_THRESHOLD consecutive transient failures).
+type VendorViewPauseKind string
+
+// VendorViewState active: relay calls it. paused: no replica calls it until a probe succeeds or an operator resumes it (pause_kind says why). not_configured: its credentials are not set, so its events wait, paused.
+type VendorViewState string
 
 // BadRequest An RFC 9457 problem detail. Every error relay answers is one.
 type BadRequest = Problem
@@ -994,7 +1073,7 @@ type ClientInterface interface {
 	// Corresponds with POST /admin/v1/replays (the `AdminReplay` operationId).
 	AdminReplay(ctx context.Context, params *AdminReplayParams, body AdminReplayJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// AdminStats Counts, vendor pauses and the workers' backlog
+	// AdminStats Counts, vendors' states, call rates and latency, and the workers' backlog
 	//
 	// `503` when this process has no admin service or the database does not answer. `404` while the admin API is disabled (`RELAY_ADMIN_TOKEN` empty).
 	//
@@ -1270,7 +1349,7 @@ func (c *Client) AdminReplay(ctx context.Context, params *AdminReplayParams, bod
 	return c.Client.Do(req)
 }
 
-// AdminStats Counts, vendor pauses and the workers' backlog
+// AdminStats Counts, vendors' states, call rates and latency, and the workers' backlog
 //
 // `503` when this process has no admin service or the database does not answer. `404` while the admin API is disabled (`RELAY_ADMIN_TOKEN` empty).
 //
@@ -2611,7 +2690,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /admin/v1/replays (the `AdminReplay` operationId).
 	AdminReplayWithResponse(ctx context.Context, params *AdminReplayParams, body AdminReplayJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminReplayResponse, error)
 
-	// AdminStatsWithResponse Counts, vendor pauses and the workers' backlog
+	// AdminStatsWithResponse Counts, vendors' states, call rates and latency, and the workers' backlog
 	//
 	// `503` when this process has no admin service or the database does not answer. `404` while the admin API is disabled (`RELAY_ADMIN_TOKEN` empty).
 	//
@@ -4509,7 +4588,7 @@ func (c *ClientWithResponses) AdminReplayWithResponse(ctx context.Context, param
 	return ParseAdminReplayResponse(rsp)
 }
 
-// AdminStatsWithResponse Counts, vendor pauses and the workers' backlog
+// AdminStatsWithResponse Counts, vendors' states, call rates and latency, and the workers' backlog
 //
 // `503` when this process has no admin service or the database does not answer. `404` while the admin API is disabled (`RELAY_ADMIN_TOKEN` empty).
 //

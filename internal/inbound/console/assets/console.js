@@ -141,6 +141,8 @@
       (c ? " · JetStream: " + c.pending + " waiting for a worker, " + c.ack_pending + " in flight or waiting to retry" : "");
     $("updated").textContent = "updated " + when(st.at);
 
+    renderEnabledVendors(st);
+
     var tbody = $("vendors").querySelector("tbody");
     clear(tbody);
     (st.vendors || []).forEach(function (v) {
@@ -172,6 +174,37 @@
     var anyVendor = (st.vendors || []).length > 0;
     $("vendors").hidden = !anyVendor;
     $("vendors-empty").hidden = anyVendor;
+  }
+
+  // renderEnabledVendors shows each enabled confirm vendor: its state and
+  // its calls of the last minutes across the fleet. Each row carries its
+  // figures in data- attributes, as the trends' buckets do.
+  function renderEnabledVendors(st) {
+    var list = st.enabled_vendors || [];
+    var minutes = Math.round((st.vendor_window_seconds || 300) / 60);
+    $("vendor-window").textContent = "calls of the last " + minutes + " minutes, every replica";
+    var tbody = $("enabled-vendors").querySelector("tbody");
+    clear(tbody);
+    list.forEach(function (v) {
+      var tr = el("tr");
+      tr.dataset.vendor = v.vendor;
+      tr.dataset.state = v.state;
+      tr.dataset.calls = String(v.calls);
+      var label = v.state === "not_configured" ? "not configured" : v.state;
+      if (v.pause_kind) { label += ": " + v.pause_kind; }
+      tr.appendChild(el("td", v.vendor));
+      var state = el("td", null, "v-state");
+      state.appendChild(el("span", label, "state s-" + v.state));
+      tr.appendChild(state);
+      tr.appendChild(el("td", v.calls_per_minute, "v-rate"));
+      tr.appendChild(el("td", dash(v.latency_ms_p50), "v-p50"));
+      tr.appendChild(el("td", dash(v.latency_ms_p95), "v-p95"));
+      var reason = v.state === "not_configured" ? "credentials not set" : dash(v.reason);
+      tr.appendChild(el("td", reason, "v-reason"));
+      tbody.appendChild(tr);
+    });
+    $("enabled-vendors").hidden = list.length === 0;
+    $("enabled-vendors-empty").hidden = list.length > 0;
   }
 
   function resume(vendor, button) {
