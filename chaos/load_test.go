@@ -128,7 +128,6 @@ func (g *loadGen) start() {
 	}
 }
 
-// halt stops the load and waits for the requests in flight.
 // halt stops the load and waits for requests in flight; again is a no-op.
 func (g *loadGen) halt() {
 	g.haltOnce.Do(func() {
