@@ -17,6 +17,7 @@ import (
 
 	"relay/internal/config"
 	"relay/internal/inbound"
+	"relay/internal/outbound"
 	"relay/internal/store"
 	"relay/internal/testenv"
 	"relay/internal/vendors/liasmart/liasmarttest"
@@ -144,7 +145,7 @@ func earlierTraffic(t *testing.T, st *store.Store, now time.Time) (map[string]mi
 		t.Fatal(err)
 	}
 	for _, batch := range [][]store.Result{first, second} {
-		if _, err := st.RecordResults(ctx, batch); err != nil {
+		if _, err := outbound.RecordResults(ctx, st, batch); err != nil {
 			t.Fatal(err)
 		}
 	}

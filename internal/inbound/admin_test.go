@@ -15,6 +15,7 @@ import (
 	"relay/internal/inbound"
 	"relay/internal/monitor"
 	"relay/internal/ops"
+	"relay/internal/outbound"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -65,7 +66,7 @@ func seed(t *testing.T, st *store.Store, n int, failed func(i int) bool) []uuid.
 			Call: &store.Attempt{EventID: id, Attempt: 1, StartedAt: time.Now(), Duration: 12 * time.Millisecond,
 				HTTPStatus: &status, VendorCode: &code, Outcome: "fail", Error: "vendor code 1008: Invalid message_id"}})
 	}
-	if _, err := st.RecordResults(ctx, results); err != nil {
+	if _, err := outbound.RecordResults(ctx, st, results); err != nil {
 		t.Fatal(err)
 	}
 	return ids

@@ -10,6 +10,7 @@ import (
 
 	"relay/internal/inbound"
 	"relay/internal/ops"
+	"relay/internal/outbound"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -32,7 +33,7 @@ func trendsEnv(t *testing.T, now time.Time, calls []store.Attempt) *env {
 		if c.Outcome == "confirmed" || c.Outcome == "already_confirmed" {
 			state = store.State(c.Outcome)
 		}
-		if _, err := st.RecordResults(ctx, []store.Result{{EventID: id, State: state, SpendsBudget: true, Call: &c}}); err != nil {
+		if _, err := outbound.RecordResults(ctx, st, []store.Result{{EventID: id, State: state, SpendsBudget: true, Call: &c}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"relay/internal/inbound"
+	"relay/internal/outbound"
 	"relay/internal/store"
 )
 
@@ -44,7 +45,7 @@ func TestVendorStatusInTheViews(t *testing.T) {
 		if c.state == store.StateRetrying {
 			r.NextAttemptAt = &next
 		}
-		if _, err := st.RecordResults(ctx, []store.Result{r}); err != nil {
+		if _, err := outbound.RecordResults(ctx, st, []store.Result{r}); err != nil {
 			t.Fatal(err)
 		}
 	}

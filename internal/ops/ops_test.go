@@ -14,6 +14,7 @@ import (
 
 	"relay/internal/bus"
 	"relay/internal/monitor"
+	"relay/internal/outbound"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -115,7 +116,7 @@ func newReplayEnv(t *testing.T, n int) *replayEnv {
 		if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{{ID: id, Vendor: "liasmart", MessageID: id.String()}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.RecordResults(ctx, []store.Result{{EventID: id, State: store.StateFailed, LastError: "boom"}}); err != nil {
+		if _, err := outbound.RecordResults(ctx, st, []store.Result{{EventID: id, State: store.StateFailed, LastError: "boom"}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -180,8 +180,9 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 		}
 	}
 	tallies := tally(signals, w.cfg.BreakerThreshold)
-	for i := range tallies {
-		w.withAlerts(&tallies[i])
+	planNow := w.cfg.Now()
+	decideBatch := func(s store.BatchState) store.Plan {
+		return plan(planInput{state: s, tallies: tallies, seed: token, probe: w.cfg.PauseProbe, now: planNow})
 	}
 	if w.beforeCommit != nil {
 		if err := w.beforeCommit(ctx); err != nil {
@@ -190,7 +191,8 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
 		}
 	}
 	out, err := retryStore(ctx, w, func(ctx context.Context) (store.BatchOutcome, error) {
-		return w.store.RecordBatch(inSpanOf(ctx, batchSpan), store.Batch{Token: token, Release: release, Results: results, Vendors: tallies})
+		return w.store.RecordBatch(inSpanOf(ctx, batchSpan),
+			store.Batch{Token: token, Release: release, Results: results, Vendors: lockedVendors(tallies, results)}, decideBatch)
 	})
 	if err != nil {
 		// The calls were made; their messages come back after AckWait,

@@ -40,10 +40,10 @@ func (t *timedStore) ClaimEvents(ctx context.Context, token uuid.UUID, lease tim
 	return t.Store.ClaimEvents(ctx, token, lease, evs)
 }
 
-func (t *timedStore) RecordBatch(ctx context.Context, b store.Batch) (store.BatchOutcome, error) {
+func (t *timedStore) RecordBatch(ctx context.Context, b store.Batch, decide func(store.BatchState) store.Plan) (store.BatchOutcome, error) {
 	t0 := time.Now()
 	defer func() { t.record += time.Since(t0) }()
-	return t.Store.RecordBatch(ctx, b)
+	return t.Store.RecordBatch(ctx, b, decide)
 }
 
 type benchEnv struct {

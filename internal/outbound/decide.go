@@ -106,7 +106,7 @@ func decide(p policy, ev store.Event, c call, now time.Time) verdict {
 		spent := ev.BudgetUsed + 1
 		if spent >= p.maxAttempts {
 			r.State = store.StateFailed
-			// Transient failures only: the store parks the event instead
+			// Transient failures only: the plan parks the event instead
 			// if the vendor turns out to be down rather than refusing it.
 			r.Exhausted = noVerdict
 			break
@@ -117,6 +117,28 @@ func decide(p policy, ev store.Event, c call, now time.Time) verdict {
 	}
 	v.result = r
 	return v
+}
+
+// vendorTally is what a batch's calls said about a vendor itself.
+type vendorTally struct {
+	Vendor string
+	// Answered is true when some call got an answer with a verdict.
+	Answered bool
+	// Failures counts the transient failures after the last answered call
+	// (all of them when none was answered): added to the fleet's count of
+	// consecutive failures, or replacing it when Answered.
+	Failures int
+	// Threshold pauses the vendor as unavailable once the fleet's count
+	// reaches it; 0 turns the breaker off.
+	Threshold int
+	// Refused is true when the vendor refused our credentials: it is
+	// paused (kind credentials) with Reason.
+	Refused bool
+	Reason  string
+	Code    *int
+	// ProbeAnswered is true when a probe call got an answer other than a
+	// refusal: the vendor is resumed.
+	ProbeAnswered bool
 }
 
 // vendorCall is one call of a batch as the tally sees it.
@@ -132,14 +154,14 @@ type vendorCall struct {
 // tally sums up what a batch's calls said about each vendor, in the order
 // the calls ended: whether the vendor answered, the transient failures
 // since its last answer, a refusal of our credentials, a probe answered.
-func tally(calls []vendorCall, threshold int) []store.VendorTally {
+func tally(calls []vendorCall, threshold int) []vendorTally {
 	slices.SortStableFunc(calls, func(a, b vendorCall) int { return a.done.Compare(b.done) })
-	by := map[string]*store.VendorTally{}
+	by := map[string]*vendorTally{}
 	var order []string
 	for _, c := range calls {
 		t := by[c.vendor]
 		if t == nil {
-			t = &store.VendorTally{Vendor: c.vendor, Threshold: threshold}
+			t = &vendorTally{Vendor: c.vendor, Threshold: threshold}
 			by[c.vendor] = t
 			order = append(order, c.vendor)
 		}
@@ -158,7 +180,7 @@ func tally(calls []vendorCall, threshold int) []store.VendorTally {
 			}
 		}
 	}
-	out := make([]store.VendorTally, 0, len(order))
+	out := make([]vendorTally, 0, len(order))
 	for _, v := range order {
 		out = append(out, *by[v])
 	}

@@ -101,7 +101,7 @@ func TestPausedEventOutlivesItsMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := time.Now().Add(time.Hour)
-	if _, err := bd.st.RecordResults(ctx, []store.Result{{EventID: id, State: store.StatePaused, NextAttemptAt: &next,
+	if _, err := RecordResults(ctx, bd.st, []store.Result{{EventID: id, State: store.StatePaused, NextAttemptAt: &next,
 		LastError: "vendor paused: credentials not configured"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -65,8 +65,8 @@ func FuzzVendorAnswer(f *testing.F) {
 		if v.signal == refused {
 			vc.reason, vc.code = v.result.LastError, answer.Code()
 		}
-		_, err = st.RecordBatch(ctx, store.Batch{Token: token, Release: []uuid.UUID{ev.ID},
-			Results: []store.Result{v.result}, Vendors: tally([]vendorCall{vc}, 0)})
+		_, err = recordBatch(ctx, st, store.Batch{Token: token, Release: []uuid.UUID{ev.ID},
+			Results: []store.Result{v.result}}, tally([]vendorCall{vc}, 0))
 		if err != nil {
 			t.Fatalf("RecordBatch refused the answer (HTTP %d, %q, %q): %v", status, ct, b, err)
 		}

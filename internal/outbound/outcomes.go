@@ -16,28 +16,15 @@ import (
 
 // AlertMessages are the outbox messages announcing vendor's pause and
 // resume transitions, by kind (credentials_rejected, vendor_unavailable,
-// credentials_accepted, vendor_available); the store writes the one whose
-// transition happens, in the transaction that makes it. code, when set,
-// is the refusal's ErrorCode.
+// credentials_accepted, vendor_available), for a caller that learns which
+// transition happens only in the store (an operator's resume). code, when
+// set, is the refusal's ErrorCode.
 func AlertMessages(vendor, refusal string, code *int, probe time.Duration, now time.Time) map[string]store.OutboxMessage {
-	msg := func(kind, text string, code *int) store.OutboxMessage {
-		subject, id, data := bus.AlertMessage(bus.Alert{Vendor: vendor, Kind: kind, Message: text, Code: code, At: now.UTC()})
-		return store.OutboxMessage{Subject: subject, MsgID: id, Payload: data}
+	out := map[string]store.OutboxMessage{}
+	for _, kind := range []string{"credentials_rejected", "vendor_unavailable", "credentials_accepted", "vendor_available"} {
+		out[kind] = alertMessage(vendor, kind, refusal, code, probe, now, "alert:"+uuid.NewString())
 	}
-	return map[string]store.OutboxMessage{
-		"credentials_rejected": msg("credentials_rejected", refusal+"; vendor paused, one probe call per "+probe.String(), code),
-		"vendor_unavailable": msg("vendor_unavailable",
-			"vendor not answering (RELAY_BREAKER_THRESHOLD consecutive transient failures); paused, one probe call per "+probe.String(), nil),
-		"credentials_accepted": msg("credentials_accepted", "credentials accepted again; vendor resumed", nil),
-		"vendor_available":     msg("vendor_available", "vendor answering again; resumed", nil),
-	}
-}
-
-// withAlerts gives a tally the alerts and the re-drive subject of the
-// transitions it may cause (built per batch, not per call: cheap).
-func (w *Worker) withAlerts(t *store.VendorTally) {
-	t.RedriveSubject = bus.RegistrationSubject(t.Vendor)
-	t.Alerts = AlertMessages(t.Vendor, t.Reason, t.Code, w.cfg.PauseProbe, w.cfg.Now())
+	return out
 }
 
 func (w *Worker) logChange(c store.VendorChange) {

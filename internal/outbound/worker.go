@@ -20,7 +20,7 @@ import (
 // Store is what the worker needs of PostgreSQL.
 type Store interface {
 	ClaimEvents(ctx context.Context, token uuid.UUID, lease time.Duration, evs []store.NewEvent) ([]store.Claimed, error)
-	RecordBatch(ctx context.Context, b store.Batch) (store.BatchOutcome, error)
+	RecordBatch(ctx context.Context, b store.Batch, decide func(store.BatchState) store.Plan) (store.BatchOutcome, error)
 	VendorStatuses(ctx context.Context) ([]store.VendorStatus, error)
 	TakeProbe(ctx context.Context, vendor string, interval time.Duration) (bool, error)
 	TakePermits(ctx context.Context, vendor string, rate float64, n int) (store.Permits, error)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"relay/internal/outbound"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -102,7 +103,7 @@ func BenchmarkRecordResults(b *testing.B) {
 			}
 			results := benchResults(evs)
 			b.StartTimer()
-			got, err := st.RecordResults(ctx, results)
+			got, err := outbound.RecordResults(ctx, st, results)
 			if err != nil || len(got) != benchRows {
 				b.Fatalf("record: %d rows, %v", len(got), err)
 			}

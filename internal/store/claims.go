@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -130,7 +129,8 @@ type Attempt struct {
 	Error        string
 }
 
-// Result is what a worker decided for one event.
+// Result is what a worker decided for one event, before the batch's plan
+// weighed it against the rows RecordBatch locked.
 type Result struct {
 	EventID uuid.UUID
 	// Vendor is the event's, for the breaker (see Exhausted).
@@ -144,44 +144,11 @@ type Result struct {
 	NextAttemptAt *time.Time
 	LastError     string
 	// Generation is the event's generation the result was decided for.
-	// When a replay has moved it since, only the call and a success are
-	// recorded: the reset stands.
 	Generation int
 	// Exhausted marks a failed State that a transient failure caused by
-	// spending the last of the budget. If the vendor turns out to be
-	// unavailable rather than refusing this event (it is paused, or no
-	// call to it has been answered since this event's failures began),
-	// the event is parked paused instead, its budget untouched, and the
-	// vendor is paused as unavailable: an outage fails no event.
+	// spending the last of the budget: the plan parks the event instead
+	// when the vendor turns out to be unavailable rather than refusing it.
 	Exhausted bool
-}
-
-// VendorTally is what a batch's calls said about a vendor itself.
-type VendorTally struct {
-	Vendor string
-	// Answered is true when some call got an ErrorCode answer.
-	Answered bool
-	// Failures counts the transient failures after the last answered call
-	// (all of them when none was answered): added to the fleet's count of
-	// consecutive failures, or replacing it when Answered.
-	Failures int
-	// Threshold pauses the vendor as unavailable once the fleet's count
-	// reaches it; 0 turns the breaker off.
-	Threshold int
-	// Refused is true when the vendor refused our credentials: it is
-	// paused (kind credentials) with Reason.
-	Refused bool
-	Reason  string
-	Code    *int
-	// ProbeAnswered is true when a probe call got an answer other than a
-	// refusal: the vendor is resumed.
-	ProbeAnswered bool
-	// Alerts are written to the outbox with the transition each announces,
-	// by kind: credentials_rejected, vendor_unavailable, credentials_accepted
-	// and vendor_available.
-	Alerts map[string]OutboxMessage
-	// RedriveSubject is where a resume re-drives the vendor's paused events.
-	RedriveSubject string
 }
 
 // Pause kinds: why a vendor is paused.
@@ -205,13 +172,98 @@ type VendorChange struct {
 // Batch is what one worker batch writes, in one transaction.
 type Batch struct {
 	// Token is the batch's claim token. The zero token records without a
-	// claim (tools, tests): no generation check, no claim released.
+	// claim (tools, tests).
 	Token uuid.UUID
 	// Release lists every event the batch claimed; their claims end with
 	// the commit, results or not.
 	Release []uuid.UUID
+	// Results are handed to the decision with the rows they concern; their
+	// calls are recorded first, each once by CallID.
 	Results []Result
-	Vendors []VendorTally
+	// Vendors are the vendors whose status rows the decision reads: they
+	// are locked (and created when missing) before it runs.
+	Vendors []string
+}
+
+// LockedEvent is an event's row as RecordBatch locked it, before the
+// batch's decision.
+type LockedEvent struct {
+	State      State
+	Generation int
+	BudgetUsed int
+	// ClaimedBy is the claim's token, nil when unclaimed.
+	ClaimedBy *uuid.UUID
+}
+
+// BatchState is what RecordBatch locked and read for the decision: the
+// rows it holds until the commit, so the plan made from them applies as
+// made.
+type BatchState struct {
+	Token uuid.UUID
+	// Results are the batch's, their text made valid, less those whose
+	// call an earlier try of the batch recorded: that try applied them.
+	Results []Result
+	// Events are the locked rows of the batch's events, by id.
+	Events map[uuid.UUID]LockedEvent
+	// Vendors are the locked status rows of Batch.Vendors, by vendor.
+	Vendors map[string]VendorStatus
+}
+
+// Plan is what a batch writes, decided from its BatchState. RecordBatch
+// applies it as it is.
+type Plan struct {
+	// Events are the events' new rows.
+	Events []EventWrite
+	// ResetFailures are vendors whose breaker count goes back to 0 where
+	// it is not 0 already, without locking their rows otherwise.
+	ResetFailures []string
+	// Vendors are breaker counts, pauses and resumes, in order.
+	Vendors []VendorWrite
+}
+
+// EventWrite is one event's new row. Fields left zero keep the row's
+// value unless said otherwise.
+type EventWrite struct {
+	ID uuid.UUID
+	// Generation is the one the write was planned for (the locked row's).
+	Generation int
+	State      State
+	// Attempts and Budget are added to attempts and budget_used.
+	Attempts, Budget int
+	// SetNext writes NextAttemptAt (nil clears it).
+	SetNext       bool
+	NextAttemptAt *time.Time
+	VendorCode    *int
+	VendorStatus  string
+	// SetLastError writes LastError ("" clears it).
+	SetLastError bool
+	LastError    string
+	// Confirmed stamps confirmed_at unless stamped already.
+	Confirmed bool
+}
+
+// VendorWrite is what a batch writes to one vendor's status row: its
+// breaker count, then a pause, or, after the events' states, a resume.
+type VendorWrite struct {
+	Vendor   string
+	Failures int
+	Pause    *VendorPause
+	Resume   *VendorResume
+}
+
+// VendorPause pauses a vendor and announces it.
+type VendorPause struct {
+	Kind, Reason string
+	Alert        OutboxMessage
+}
+
+// VendorResume lifts a vendor's pause of Kind, announces it, and
+// re-drives every paused event of the vendor to RedriveSubject, with
+// RedriveTag in the message ids.
+type VendorResume struct {
+	Kind                       string
+	Alert                      OutboxMessage
+	RedriveSubject, RedriveTag string
 }
 
 // BatchOutcome is what RecordBatch wrote.
@@ -222,23 +274,13 @@ type BatchOutcome struct {
 	Changes []VendorChange
 }
 
-// RecordResults records results without a claim, as a tool would.
-func (s *Store) RecordResults(ctx context.Context, results []Result) ([]Event, error) {
-	out, err := s.RecordBatch(ctx, Batch{Results: results})
-	return out.Events, err
-}
-
-// RecordBatch writes a batch in one transaction: its vendor calls (each
-// once, by CallID, so running it again after a commit whose answer was
-// lost changes nothing), the events' new states, the vendors' breaker
-// counts, pauses and resumes with their alerts in the outbox, and the end
-// of the batch's claims.
-//
-// A final state is never undone: confirmed stays confirmed, and a failed or
-// already_confirmed event only moves to a success. A result for an older
-// generation (a replay reset the event meanwhile), or for an event whose
-// claim another batch took over, records its call and, if it is a
-// success, its state; nothing else.
+// RecordBatch writes a batch in one transaction. It locks the batch's
+// events (and the status rows of b.Vendors), records the vendor calls
+// (each once, by CallID, so running it again after a commit whose answer
+// was lost changes nothing), hands what it locked to decide, and applies
+// the plan decide returns: the events' new rows, the vendors' breaker
+// counts, pauses and resumes with their alerts and re-drives in the
+// outbox, and the end of the batch's claims. It decides nothing itself.
 //
 // Text that PostgreSQL cannot hold (NUL, invalid UTF-8) is made valid
 // first. Should a row be refused all the same (a data error), the batch is
@@ -246,95 +288,66 @@ func (s *Store) RecordResults(ctx context.Context, results []Result) ([]Event, e
 // SQLSTATE: the row keeps its attempt and its state, and the rest of the
 // batch commits. A data error returned wraps ErrInvalidData and will not
 // clear on its own.
-func (s *Store) RecordBatch(ctx context.Context, b Batch) (BatchOutcome, error) {
-	return s.recordIsolating(ctx, cleanBatch(b))
+func (s *Store) RecordBatch(ctx context.Context, b Batch, decide func(BatchState) Plan) (BatchOutcome, error) {
+	return s.recordIsolating(ctx, cleanBatch(b), cleanPlans(decide))
 }
 
-func (s *Store) recordBatch(ctx context.Context, b Batch) (BatchOutcome, error) {
+func (s *Store) recordBatch(ctx context.Context, b Batch, decide func(BatchState) Plan) (BatchOutcome, error) {
 	if len(b.Results) == 0 && len(b.Release) == 0 && len(b.Vendors) == 0 {
 		return BatchOutcome{}, nil
 	}
 	var out BatchOutcome
 	err := pgx.BeginTxFunc(ctx, s.pool, indexOnlyTx, func(tx pgx.Tx) error {
-		results := b.Results
-		// Lock the rows in id order before deciding anything: the UPDATE
-		// then reads the states committed by whoever held them before,
-		// and every multi-row writer (replays too) locks in this order.
-		ids := make([]uuid.UUID, 0, len(results)+len(b.Release))
-		for _, r := range results {
-			ids = append(ids, r.EventID)
+		out = BatchOutcome{}
+		st, err := lockBatch(ctx, tx, b)
+		if err != nil {
+			return err
 		}
-		ids = append(ids, b.Release...)
-		slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-		ids = slices.Compact(ids)
-		budget := make(map[uuid.UUID]int, len(ids))
-		if len(ids) > 0 {
-			rows, err := tx.Query(ctx, `SELECT id, budget_used FROM events WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, rawUUIDs(ids))
-			if err != nil {
-				return wrap("lock events", err)
-			}
-			var id uuid.UUID
-			var used int
-			if _, err := pgx.ForEachRow(rows, []any{&id, &used}, func() error { budget[id] = used; return nil }); err != nil {
-				return wrap("lock events", err)
-			}
-		}
-		recorded, err := insertAttempts(ctx, tx, results)
+		recorded, err := insertAttempts(ctx, tx, b.Results)
 		if err != nil {
 			return err
 		}
 		// A call recorded by an earlier try of this batch (its commit's
 		// answer was lost) was applied with it: apply nothing twice.
-		todo := results[:0:0]
 		var again []uuid.UUID
-		for _, r := range results {
+		for _, r := range b.Results {
 			if r.Call != nil && !recorded[r.Call.CallID] {
 				again = append(again, r.EventID)
 				continue
 			}
-			todo = append(todo, r)
+			st.Results = append(st.Results, r)
 		}
-
-		var resumes []VendorTally
-		var answeredOnly []string
-		for _, t := range b.Vendors {
-			if t.Answered && t.Failures == 0 && !t.Refused && !t.ProbeAnswered && !anyExhausted(todo) {
-				// The common case: every call answered, nothing to decide.
-				// The breaker count goes back to 0 inside the states'
-				// statement, with no round trip of its own and no lock
-				// unless it was not 0.
-				answeredOnly = append(answeredOnly, t.Vendor)
-				continue
-			}
-			changes, err := tallyVendor(ctx, tx, t, todo, budget)
-			if err != nil {
-				return err
-			}
-			out.Changes = append(out.Changes, changes...)
-			if t.ProbeAnswered && !t.Refused {
-				resumes = append(resumes, t)
-			}
-		}
-		if len(todo) == 0 && len(answeredOnly) > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE vendor_status SET failures = 0, updated_at = now()
-				WHERE vendor = ANY($1::text[]) AND failures <> 0`, answeredOnly); err != nil {
-				return wrap("vendor tally", err)
-			}
-		}
-		out.Events, err = updateStates(ctx, tx, b.Token, todo, answeredOnly)
-		if err != nil {
-			return err
-		}
-		// Resume after the states: events this batch parked while the probe
-		// was out are paused now, and go back to the workers with the rest.
-		for _, t := range resumes {
-			c, err := resumeVendor(ctx, tx, t.Vendor, t.RedriveSubject, "probe:"+b.Token.String(), t.Alerts)
+		p := decide(st)
+		for _, v := range p.Vendors {
+			c, err := writeVendor(ctx, tx, v)
 			if err != nil {
 				return err
 			}
 			if c != nil {
 				out.Changes = append(out.Changes, *c)
 			}
+		}
+		if len(p.Events) == 0 && len(p.ResetFailures) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE vendor_status SET failures = 0, updated_at = now()
+				WHERE vendor = ANY($1::text[]) AND failures <> 0`, p.ResetFailures); err != nil {
+				return wrap("vendor tally", err)
+			}
+		}
+		out.Events, err = updateStates(ctx, tx, b.Token, p.Events, p.ResetFailures)
+		if err != nil {
+			return err
+		}
+		// Resume after the states: events this batch parked while the probe
+		// was out are paused now, and go back to the workers with the rest.
+		for _, v := range p.Vendors {
+			if v.Resume == nil {
+				continue
+			}
+			c, err := applyResume(ctx, tx, v.Vendor, *v.Resume)
+			if err != nil {
+				return err
+			}
+			out.Changes = append(out.Changes, c)
 		}
 		if len(again) > 0 {
 			more, err := s.events(ctx, tx, again)
@@ -346,7 +359,7 @@ func (s *Store) recordBatch(ctx context.Context, b Batch) (BatchOutcome, error) 
 		// The states' statement released the claims of the events it
 		// updated; the others (no result: not due, parked already, too late
 		// in the claim to call) are released here.
-		if rest := withoutResults(b.Release, todo); b.Token != uuid.Nil && len(rest) > 0 {
+		if rest := withoutWrites(b.Release, p.Events); b.Token != uuid.Nil && len(rest) > 0 {
 			if _, err := tx.Exec(ctx, `UPDATE events SET claimed_by = NULL, claimed_until = NULL
 				WHERE id = ANY($1::uuid[]) AND claimed_by = $2`, rawUUIDs(rest), b.Token); err != nil {
 				return wrap("release claims", err)
@@ -360,23 +373,68 @@ func (s *Store) recordBatch(ctx context.Context, b Batch) (BatchOutcome, error) 
 	return out, nil
 }
 
-func anyExhausted(rs []Result) bool {
-	for _, r := range rs {
-		if r.Exhausted {
-			return true
+// lockBatch locks the batch's event rows, in id order, and then its
+// vendors' status rows, in vendor order, and reads them. Every multi-row
+// writer (replays too) locks events in this order, and always before a
+// vendor's row.
+func lockBatch(ctx context.Context, tx pgx.Tx, b Batch) (BatchState, error) {
+	st := BatchState{Token: b.Token}
+	ids := make([]uuid.UUID, 0, len(b.Results)+len(b.Release))
+	for _, r := range b.Results {
+		ids = append(ids, r.EventID)
+	}
+	ids = append(ids, b.Release...)
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	ids = slices.Compact(ids)
+	st.Events = make(map[uuid.UUID]LockedEvent, len(ids))
+	if len(ids) > 0 {
+		rows, err := tx.Query(ctx, `SELECT id, state, generation, budget_used, claimed_by FROM events
+			WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, rawUUIDs(ids))
+		if err != nil {
+			return st, wrap("lock events", err)
+		}
+		var id uuid.UUID
+		var e LockedEvent
+		var state string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &state, &e.Generation, &e.BudgetUsed, &e.ClaimedBy}, func() error {
+			e.State = State(state)
+			st.Events[id] = e
+			return nil
+		}); err != nil {
+			return st, wrap("lock events", err)
 		}
 	}
-	return false
+	vendors := slices.Clone(b.Vendors)
+	slices.Sort(vendors)
+	vendors = slices.Compact(vendors)
+	st.Vendors = make(map[string]VendorStatus, len(vendors))
+	if len(vendors) > 0 {
+		rows, err := tx.Query(ctx, `
+			INSERT INTO vendor_status AS v (vendor) SELECT unnest($1::text[])
+			ON CONFLICT (vendor) DO UPDATE SET vendor = v.vendor
+			RETURNING v.vendor, v.paused, coalesce(v.kind, ''), v.failures`, vendors)
+		if err != nil {
+			return st, wrap("lock vendors", err)
+		}
+		var v VendorStatus
+		if _, err := pgx.ForEachRow(rows, []any{&v.Vendor, &v.Paused, &v.Kind, &v.Failures}, func() error {
+			st.Vendors[v.Vendor] = v
+			return nil
+		}); err != nil {
+			return st, wrap("lock vendors", err)
+		}
+	}
+	return st, nil
 }
 
-// withoutResults is ids less those with a result in rs.
-func withoutResults(ids []uuid.UUID, rs []Result) []uuid.UUID {
+// withoutWrites is ids less those with a write in ws.
+func withoutWrites(ids []uuid.UUID, ws []EventWrite) []uuid.UUID {
 	if len(ids) == 0 {
 		return nil
 	}
-	has := make(map[uuid.UUID]bool, len(rs))
-	for _, r := range rs {
-		has[r.EventID] = true
+	has := make(map[uuid.UUID]bool, len(ws))
+	for _, w := range ws {
+		has[w.ID] = true
 	}
 	var out []uuid.UUID
 	for _, id := range ids {
@@ -387,73 +445,61 @@ func withoutResults(ids []uuid.UUID, rs []Result) []uuid.UUID {
 	return out
 }
 
-// tallyVendor applies one vendor's tally inside the batch transaction:
-// the breaker count, a credentials pause, a breaker trip; and it parks the
-// results in todo that an outage exhausted (see Result.Exhausted).
-func tallyVendor(ctx context.Context, tx pgx.Tx, t VendorTally, todo []Result, budget map[uuid.UUID]int) ([]VendorChange, error) {
-	var exhausted []int
-	for i, r := range todo {
-		if r.Exhausted && r.Call != nil && r.Vendor == t.Vendor {
-			exhausted = append(exhausted, i)
-		}
-	}
-	var paused bool
-	var kind string
-	var failures int
-	err := tx.QueryRow(ctx, `
-		INSERT INTO vendor_status AS v (vendor, failures) VALUES ($1, $3)
-		ON CONFLICT (vendor) DO UPDATE SET
-			failures = CASE WHEN $2 THEN $3 ELSE v.failures + $3 END, updated_at = now()
-		RETURNING v.paused, coalesce(v.kind, ''), v.failures`, t.Vendor, t.Answered, t.Failures).Scan(&paused, &kind, &failures)
-	if err != nil {
+// writeVendor writes a vendor's breaker count and, if planned, its pause
+// with the pause's alert. It returns the pause made, nil for none.
+func writeVendor(ctx context.Context, tx pgx.Tx, v VendorWrite) (*VendorChange, error) {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO vendor_status AS v (vendor, failures) VALUES ($1, $2)
+		ON CONFLICT (vendor) DO UPDATE SET failures = $2, updated_at = now()`, v.Vendor, v.Failures); err != nil {
 		return nil, wrap("vendor tally", err)
 	}
-	var changes []VendorChange
-	pause := func(k, reason, alert string) error {
-		tag, err := tx.Exec(ctx, `
-			UPDATE vendor_status SET paused = true, kind = $2, reason = $3, paused_at = now(), probe_at = now(),
-				failures = 0, updated_at = now()
-			WHERE vendor = $1 AND NOT (paused AND kind IS NOT DISTINCT FROM $2)`, t.Vendor, k, reason)
-		if err != nil {
-			return wrap("pause vendor", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return nil
-		}
-		paused, kind = true, k
-		changes = append(changes, VendorChange{Vendor: t.Vendor, Paused: true, Kind: k, Reason: reason})
-		if m, ok := t.Alerts[alert]; ok {
-			return enqueueOutbox(ctx, tx, m)
-		}
-		return nil
+	p := v.Pause
+	if p == nil {
+		return nil, nil
 	}
-	if t.Refused {
-		if err := pause(PauseCredentials, t.Reason, "credentials_rejected"); err != nil {
-			return nil, err
-		}
+	if _, err := tx.Exec(ctx, `
+		UPDATE vendor_status SET paused = true, kind = $2, reason = $3, paused_at = now(), probe_at = now(),
+			failures = 0, updated_at = now()
+		WHERE vendor = $1`, v.Vendor, p.Kind, p.Reason); err != nil {
+		return nil, wrap("pause vendor", err)
 	}
-	if !paused && t.Threshold > 0 && failures >= t.Threshold {
-		reason := fmt.Sprintf("%d consecutive transient failures across the fleet", failures)
-		if err := pause(PauseUnavailable, reason, "vendor_unavailable"); err != nil {
-			return nil, err
-		}
+	if err := enqueueOutbox(ctx, tx, p.Alert); err != nil {
+		return nil, err
 	}
-	for _, i := range exhausted {
-		r := &todo[i]
-		outage := paused || (t.Threshold > 0 && !t.Answered && failures >= budget[r.EventID]+1)
-		if !outage {
-			continue
-		}
-		if !paused {
-			reason := fmt.Sprintf("no answer to the last %d calls, and an event's retry budget ran out", failures)
-			if err := pause(PauseUnavailable, reason, "vendor_unavailable"); err != nil {
-				return nil, err
-			}
-		}
-		r.State, r.SpendsBudget, r.Exhausted = StatePaused, false, false
-		r.LastError += " (vendor unavailable: waiting, budget kept)"
+	return &VendorChange{Vendor: v.Vendor, Paused: true, Kind: p.Kind, Reason: p.Reason}, nil
+}
+
+// applyResume lifts vendor's pause, writes its alert and re-drives every
+// paused event of the vendor through the outbox.
+func applyResume(ctx context.Context, tx pgx.Tx, vendor string, r VendorResume) (VendorChange, error) {
+	c := VendorChange{Vendor: vendor, Kind: r.Kind}
+	if _, err := tx.Exec(ctx, `
+		UPDATE vendor_status SET paused = false, kind = NULL, failures = 0, probe_at = NULL, updated_at = now()
+		WHERE vendor = $1`, vendor); err != nil {
+		return c, wrap("resume vendor", err)
 	}
-	return changes, nil
+	if err := enqueueOutbox(ctx, tx, r.Alert); err != nil {
+		return c, err
+	}
+	n, err := redrivePaused(ctx, tx, vendor, r.RedriveSubject, r.RedriveTag)
+	c.Redriven = n
+	return c, err
+}
+
+// redrivePaused writes an outbox row re-driving each paused event of
+// vendor to subject.
+func redrivePaused(ctx context.Context, tx pgx.Tx, vendor, subject, tag string) (int, error) {
+	if subject == "" {
+		return 0, nil
+	}
+	t, err := tx.Exec(ctx, `
+		INSERT INTO outbox (subject, msg_id, event_id)
+		SELECT $2, id::text || ':' || $3, id FROM events WHERE vendor = $1 AND state = 'paused'
+		ON CONFLICT (msg_id) DO NOTHING`, vendor, subject, tag)
+	if err != nil {
+		return 0, wrap("re-drive paused events", err)
+	}
+	return int(t.RowsAffected()), nil
 }
 
 // resumeVendor lifts vendor's pause, writes the alert for the kind lifted
@@ -482,15 +528,9 @@ func resumeVendor(ctx context.Context, tx pgx.Tx, vendor, subject, tag string, a
 			return nil, err
 		}
 	}
-	if subject != "" {
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO outbox (subject, msg_id, event_id)
-			SELECT $2, id::text || ':' || $3, id FROM events WHERE vendor = $1 AND state = 'paused'
-			ON CONFLICT (msg_id) DO NOTHING`, vendor, subject, tag)
-		if err != nil {
-			return nil, wrap("re-drive paused events", err)
-		}
-		c.Redriven = int(tag.RowsAffected())
+	c.Redriven, err = redrivePaused(ctx, tx, vendor, subject, tag)
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -546,78 +586,62 @@ func insertAttempts(ctx context.Context, tx pgx.Tx, results []Result) (map[uuid.
 	return recorded, nil
 }
 
-func updateStates(ctx context.Context, tx pgx.Tx, token uuid.UUID, results []Result, answeredOnly []string) ([]Event, error) {
-	if len(results) == 0 {
+func updateStates(ctx context.Context, tx pgx.Tx, token uuid.UUID, writes []EventWrite, resetFailures []string) ([]Event, error) {
+	if len(writes) == 0 {
 		return nil, nil
 	}
-	n := len(results)
+	n := len(writes)
 	ids := make([]uuid.UUID, n)
 	states := make([]string, n)
 	calls := make([]int32, n)
 	budget := make([]int32, n)
+	setNext := make([]bool, n)
 	next := make([]*time.Time, n)
 	codes := make([]*int32, n)
 	vstatuses := make([]*string, n)
+	setErr := make([]bool, n)
 	errs := make([]*string, n)
+	confirmed := make([]bool, n)
 	gens := make([]int32, n)
-	for i, r := range results {
-		ids[i], states[i], next[i], errs[i], gens[i] = r.EventID, string(r.State), r.NextAttemptAt, nonEmpty(r.LastError), int32(r.Generation)
-		if c := r.Call; c != nil {
-			calls[i] = 1
-			codes[i] = int32Ptr(c.VendorCode)
-			vstatuses[i] = nonEmpty(c.VendorStatus)
-		}
-		if r.SpendsBudget && r.Call != nil {
-			budget[i] = 1
-		}
+	for i, w := range writes {
+		ids[i], states[i], calls[i], budget[i], gens[i] = w.ID, string(w.State), int32(w.Attempts), int32(w.Budget), int32(w.Generation)
+		setNext[i], next[i] = w.SetNext, w.NextAttemptAt
+		codes[i], vstatuses[i] = int32Ptr(w.VendorCode), nonEmpty(w.VendorStatus)
+		setErr[i], errs[i] = w.SetLastError, nonEmpty(w.LastError)
+		confirmed[i] = w.Confirmed
 	}
 	var tok *uuid.UUID
 	if token != uuid.Nil {
 		tok = &token
 	}
-	// current: the result was decided for the event as it is now (same
-	// generation, claim still the batch's). Only a current result may
-	// change a state other than to a success, or spend budget.
+	// The rows are locked since the plan read them: the generation check
+	// holds the write to the row the plan was made for.
 	rows, err := tx.Query(ctx, `
 		WITH reset AS (
 			UPDATE vendor_status SET failures = 0, updated_at = now()
-			WHERE vendor = ANY($10::text[]) AND failures <> 0
+			WHERE vendor = ANY($13::text[]) AND failures <> 0
 		), u AS (
-			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[], $11::text[])
-				AS u(id, state, calls, budget, next_at, code, err, gen, status)
-		), c AS (
-			SELECT u.*, e.state AS old_state,
-				($9::uuid IS NULL OR (e.generation = u.gen AND e.claimed_by IS NOT DISTINCT FROM $9::uuid)) AS current
-			FROM u JOIN events e ON e.id = u.id
-		), decided AS (
-			SELECT c.*, CASE
-				WHEN c.old_state = 'confirmed' THEN c.old_state
-				WHEN c.old_state IN ('already_confirmed', 'failed')
-					AND c.state NOT IN ('confirmed', 'already_confirmed') THEN c.old_state
-				WHEN c.old_state = 'already_confirmed' AND c.state = 'already_confirmed' THEN c.old_state
-				WHEN NOT c.current AND c.state NOT IN ('confirmed', 'already_confirmed') THEN c.old_state
-				ELSE c.state END AS new_state
-			FROM c
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::bool[], $6::timestamptz[], $7::int[], $8::text[],
+				$9::bool[], $10::text[], $11::bool[], $12::int[])
+				AS u(id, state, calls, budget, set_next, next_at, code, status, set_err, err, confirmed, gen)
+		), d AS (
+			SELECT u.* FROM u JOIN events e ON e.id = u.id AND e.generation = u.gen
 		)
 		UPDATE events e SET
-			state           = d.new_state,
+			state           = d.state,
 			attempts        = e.attempts + d.calls,
-			budget_used     = e.budget_used + CASE WHEN d.current THEN d.budget ELSE 0 END,
-			next_attempt_at = CASE WHEN d.new_state NOT IN ('retrying', 'paused') THEN NULL
-			                       WHEN d.new_state = d.state THEN d.next_at ELSE e.next_attempt_at END,
-			vendor_code     = CASE WHEN d.new_state = d.state THEN coalesce(d.code, e.vendor_code) ELSE e.vendor_code END,
-			vendor_status   = CASE WHEN d.new_state = d.state THEN coalesce(d.status, e.vendor_status) ELSE e.vendor_status END,
-			last_error      = CASE WHEN d.new_state IN ('confirmed', 'already_confirmed') THEN NULL
-			                       WHEN d.new_state = d.state AND (d.new_state <> d.old_state OR d.calls > 0) THEN d.err
-			                       ELSE e.last_error END,
-			confirmed_at    = CASE WHEN d.new_state IN ('confirmed', 'already_confirmed') AND d.new_state <> d.old_state
-			                       THEN coalesce(e.confirmed_at, now()) ELSE e.confirmed_at END,
-			claimed_by      = CASE WHEN e.claimed_by = $9::uuid THEN NULL ELSE e.claimed_by END,
-			claimed_until   = CASE WHEN e.claimed_by = $9::uuid THEN NULL ELSE e.claimed_until END,
+			budget_used     = e.budget_used + d.budget,
+			next_attempt_at = CASE WHEN d.set_next THEN d.next_at ELSE e.next_attempt_at END,
+			vendor_code     = coalesce(d.code, e.vendor_code),
+			vendor_status   = coalesce(d.status, e.vendor_status),
+			last_error      = CASE WHEN d.set_err THEN d.err ELSE e.last_error END,
+			confirmed_at    = CASE WHEN d.confirmed THEN coalesce(e.confirmed_at, now()) ELSE e.confirmed_at END,
+			claimed_by      = CASE WHEN e.claimed_by = $14::uuid THEN NULL ELSE e.claimed_by END,
+			claimed_until   = CASE WHEN e.claimed_by = $14::uuid THEN NULL ELSE e.claimed_until END,
 			updated_at      = now()
-		FROM decided d WHERE e.id = d.id
+		FROM d WHERE e.id = d.id
 		RETURNING `+columns("e."),
-		rawUUIDs(ids), states, calls, budget, next, codes, errs, gens, tok, answeredOnly, vstatuses)
+		rawUUIDs(ids), states, calls, budget, setNext, next, codes, vstatuses, setErr, errs, confirmed, gens, resetFailures, tok)
 	if err != nil {
 		return nil, wrap("record results", err)
 	}

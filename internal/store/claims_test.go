@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"relay/internal/outbound"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -24,6 +25,17 @@ func attemptOf(id uuid.UUID, n int, code *int) *store.Attempt {
 }
 
 func intp(n int) *int { return &n }
+
+// addFailures decides a batch as outbound.PlanResults does, and adds n
+// transient failures to vendor's breaker count: the batch then writes the
+// vendor's row, which RecordBatch locked for it.
+func addFailures(vendor string, n int) func(store.BatchState) store.Plan {
+	return func(s store.BatchState) store.Plan {
+		p := outbound.PlanResults(s)
+		p.Vendors = append(p.Vendors, store.VendorWrite{Vendor: vendor, Failures: s.Vendors[vendor].Failures + n})
+		return p
+	}
+}
 
 // replayID records a replay, as ops does before resetting events.
 func replayID(t *testing.T, st *store.Store) uuid.UUID {
@@ -54,7 +66,7 @@ func TestClaimIsExclusive(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Mine || got[0].Event.ClaimedUntil == nil {
 		t.Fatalf("second claim while held = %+v, %v; want not mine, with the holder's expiry", got, err)
 	}
-	if _, err := st.RecordBatch(ctx, store.Batch{Token: first, Release: []uuid.UUID{ev.ID}}); err != nil {
+	if _, err := st.RecordBatch(ctx, store.Batch{Token: first, Release: []uuid.UUID{ev.ID}}, outbound.PlanResults); err != nil {
 		t.Fatal(err)
 	}
 	got, err = st.ClaimEvents(ctx, second, 50*time.Millisecond, []store.NewEvent{ev})
@@ -68,7 +80,7 @@ func TestClaimIsExclusive(t *testing.T) {
 	})
 	// Final events are never claimed.
 	if _, err := st.RecordBatch(ctx, store.Batch{Token: first, Release: []uuid.UUID{ev.ID},
-		Results: []store.Result{{EventID: ev.ID, State: store.StateConfirmed, Call: attemptOf(ev.ID, 1, intp(1000))}}}); err != nil {
+		Results: []store.Result{{EventID: ev.ID, State: store.StateConfirmed, Call: attemptOf(ev.ID, 1, intp(1000))}}}, outbound.PlanResults); err != nil {
 		t.Fatal(err)
 	}
 	got, err = st.ClaimEvents(ctx, second, time.Minute, []store.NewEvent{ev})
@@ -141,7 +153,7 @@ func TestReplayIsNotUndoneByABatchInFlight(t *testing.T) {
 	}
 	out, err := st.RecordBatch(ctx, store.Batch{Token: token, Release: []uuid.UUID{ev.ID}, Results: []store.Result{{
 		EventID: ev.ID, State: store.StateFailed, SpendsBudget: true, Generation: gen, LastError: "budget spent",
-		Call: attemptOf(ev.ID, 1, nil)}}})
+		Call: attemptOf(ev.ID, 1, nil)}}}, outbound.PlanResults)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +167,7 @@ func TestReplayIsNotUndoneByABatchInFlight(t *testing.T) {
 		t.Fatalf("claim after the replay: %+v, %v", got, err)
 	}
 	out, err = st.RecordBatch(ctx, store.Batch{Token: token, Release: []uuid.UUID{ev.ID}, Results: []store.Result{{
-		EventID: ev.ID, State: store.StateConfirmed, Generation: gen, Call: attemptOf(ev.ID, 2, intp(1000))}}})
+		EventID: ev.ID, State: store.StateConfirmed, Generation: gen, Call: attemptOf(ev.ID, 2, intp(1000))}}}, outbound.PlanResults)
 	if err != nil || out.Events[0].State != store.StateConfirmed {
 		t.Fatalf("stale success: %+v, %v; want confirmed", out.Events, err)
 	}
@@ -176,10 +188,10 @@ func TestLateTransportErrorKeepsVendorCode(t *testing.T) {
 	if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{ev}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.RecordResults(ctx, []store.Result{{EventID: ev.ID, State: store.StateConfirmed, Call: attemptOf(ev.ID, 1, intp(1000))}}); err != nil {
+	if _, err := outbound.RecordResults(ctx, st, []store.Result{{EventID: ev.ID, State: store.StateConfirmed, Call: attemptOf(ev.ID, 1, intp(1000))}}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.RecordResults(ctx, []store.Result{{EventID: ev.ID, State: store.StateRetrying, SpendsBudget: true,
+	got, err := outbound.RecordResults(ctx, st, []store.Result{{EventID: ev.ID, State: store.StateRetrying, SpendsBudget: true,
 		LastError: "timeout", Call: attemptOf(ev.ID, 2, nil)}})
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +228,7 @@ func TestVendorStatusFollowsTheAnswers(t *testing.T) {
 	for i, s := range steps {
 		a := attemptOf(ev.ID, i+1, s.code)
 		a.VendorStatus = s.status
-		got, err := st.RecordResults(ctx, []store.Result{{EventID: ev.ID, State: store.StateRetrying, SpendsBudget: true,
+		got, err := outbound.RecordResults(ctx, st, []store.Result{{EventID: ev.ID, State: store.StateRetrying, SpendsBudget: true,
 			NextAttemptAt: &next, LastError: "x", Call: a}})
 		if err != nil {
 			t.Fatal(err)
@@ -313,8 +325,7 @@ func TestReplayDuringTrafficNeverDeadlocks(t *testing.T) {
 				rs = append(rs, store.Result{EventID: id, Vendor: "liasmart", State: store.StatePaused,
 					Call: attemptOf(id, round, nil)})
 			}
-			_, err := st.RecordBatch(ctx, store.Batch{Results: rs,
-				Vendors: []store.VendorTally{{Vendor: "liasmart", Failures: 1, Threshold: 1000}}})
+			_, err := st.RecordBatch(ctx, store.Batch{Results: rs, Vendors: []string{"liasmart"}}, addFailures("liasmart", 1))
 			errs <- err
 		}()
 		go func() {
@@ -344,93 +355,6 @@ func TestReplayDuringTrafficNeverDeadlocks(t *testing.T) {
 	}
 }
 
-// TestBreakerPausesAfterThresholdAcrossBatches: transient failures add up
-// across batches (replicas) until the threshold pauses the vendor as
-// unavailable, with its alert in the outbox; an answer resets the count.
-func TestBreakerPausesAfterThresholdAcrossBatches(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	st, _ := testenv.Store(t)
-	alerts := map[string]store.OutboxMessage{
-		"vendor_unavailable": {Subject: "relay.alerts.liasmart", MsgID: "alert:u", Payload: []byte(`{"kind":"vendor_unavailable"}`)},
-		"vendor_available":   {Subject: "relay.alerts.liasmart", MsgID: "alert:a", Payload: []byte(`{"kind":"vendor_available"}`)},
-	}
-	record := func(tl store.VendorTally) store.BatchOutcome {
-		t.Helper()
-		tl.Vendor, tl.Threshold, tl.Alerts, tl.RedriveSubject = "liasmart", 5, alerts, "relay.registrations.liasmart"
-		out, err := st.RecordBatch(ctx, store.Batch{Vendors: []store.VendorTally{tl}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	record(store.VendorTally{Failures: 3})
-	record(store.VendorTally{Answered: true, Failures: 1}) // an answer: the count restarts at 1
-	if out := record(store.VendorTally{Failures: 3}); len(out.Changes) != 0 {
-		t.Fatalf("paused at 4 consecutive failures: %+v", out.Changes)
-	}
-	out := record(store.VendorTally{Failures: 1})
-	if len(out.Changes) != 1 || !out.Changes[0].Paused || out.Changes[0].Kind != store.PauseUnavailable {
-		t.Fatalf("changes at 5 = %+v, want a pause of kind unavailable", out.Changes)
-	}
-	statuses, err := st.VendorStatuses(ctx)
-	if err != nil || len(statuses) != 1 || !statuses[0].Paused || statuses[0].Kind != store.PauseUnavailable {
-		t.Fatalf("status = %+v, %v", statuses, err)
-	}
-	// A probe that got no answer proves nothing; one that got an answer resumes.
-	if out := record(store.VendorTally{Failures: 1}); len(out.Changes) != 0 {
-		t.Fatalf("a failed probe changed the pause: %+v", out.Changes)
-	}
-	out = record(store.VendorTally{Answered: true, ProbeAnswered: true})
-	if len(out.Changes) != 1 || out.Changes[0].Paused || out.Changes[0].Kind != store.PauseUnavailable {
-		t.Fatalf("changes after an answered probe = %+v, want a resume of the unavailable pause", out.Changes)
-	}
-	var kinds []string
-	rows, _ := st.Pool().Query(ctx, `SELECT msg_id FROM outbox ORDER BY seq`)
-	for rows.Next() {
-		var k string
-		_ = rows.Scan(&k)
-		kinds = append(kinds, k)
-	}
-	if fmt.Sprint(kinds) != "[alert:u alert:a]" {
-		t.Fatalf("outbox alerts %v, want [alert:u alert:a]", kinds)
-	}
-}
-
-// TestExhaustedDuringOutageParks: an event whose budget a transient
-// failure spends while nothing answers is parked paused, its budget kept,
-// and the vendor pauses as unavailable; the same failure while the vendor
-// answers others fails the event.
-func TestExhaustedDuringOutageParks(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	st, _ := testenv.Store(t)
-	a, b := newEvent("ex-a"), newEvent("ex-b")
-	if _, err := st.UpsertEvents(ctx, nil, []store.NewEvent{a, b}); err != nil {
-		t.Fatal(err)
-	}
-	exhausted := func(id uuid.UUID) store.Result {
-		return store.Result{EventID: id, Vendor: "liasmart", State: store.StateFailed, SpendsBudget: true, Exhausted: true,
-			LastError: "HTTP 503", Call: attemptOf(id, 1, nil)}
-	}
-	out, err := st.RecordBatch(ctx, store.Batch{Results: []store.Result{exhausted(b.ID)},
-		Vendors: []store.VendorTally{{Vendor: "liasmart", Answered: true, Failures: 0, Threshold: 20}}})
-	if err != nil || out.Events[0].State != store.StateFailed {
-		t.Fatalf("exhausted while the vendor answers: %+v, %v; want failed", out.Events, err)
-	}
-	out, err = st.RecordBatch(ctx, store.Batch{Results: []store.Result{exhausted(a.ID)},
-		Vendors: []store.VendorTally{{Vendor: "liasmart", Failures: 1, Threshold: 20}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e := out.Events[0]; e.State != store.StatePaused || e.BudgetUsed != 0 {
-		t.Fatalf("exhausted during an outage: state %s budget %d; want paused, 0", e.State, e.BudgetUsed)
-	}
-	if len(out.Changes) != 1 || out.Changes[0].Kind != store.PauseUnavailable {
-		t.Fatalf("changes %+v, want the vendor paused as unavailable", out.Changes)
-	}
-}
-
 // TestRedriveFindsWhatIsOwed: the reconciler's query picks a paused event
 // of a running vendor and an overdue retrying one, never a claimed, final
 // or recently re-driven one, and writes an outbox row each.
@@ -443,7 +367,7 @@ func TestRedriveFindsWhatIsOwed(t *testing.T) {
 		t.Fatal(err)
 	}
 	past := time.Now().Add(-time.Hour)
-	if _, err := st.RecordResults(ctx, []store.Result{
+	if _, err := outbound.RecordResults(ctx, st, []store.Result{
 		{EventID: paused.ID, State: store.StatePaused, NextAttemptAt: &past},
 		{EventID: retrying.ID, State: store.StateRetrying, NextAttemptAt: &past},
 		{EventID: final.ID, State: store.StateFailed},

@@ -14,11 +14,11 @@ var Wrap = wrap
 
 // RecordBatchUncleaned is RecordBatch without cleaning the text first, so
 // that the tests reach the isolation of a refused row.
-func RecordBatchUncleaned(ctx context.Context, s *Store, b Batch) (BatchOutcome, error) {
+func RecordBatchUncleaned(ctx context.Context, s *Store, b Batch, decide func(BatchState) Plan) (BatchOutcome, error) {
 	for _, r := range b.Results {
 		if r.Call != nil && r.Call.CallID == uuid.Nil {
 			r.Call.CallID = uuid.New()
 		}
 	}
-	return s.recordIsolating(ctx, b)
+	return s.recordIsolating(ctx, b, decide)
 }

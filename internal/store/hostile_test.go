@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"relay/internal/outbound"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -47,8 +48,19 @@ func hostileBatch(t *testing.T, st *store.Store, prefix string) (store.Batch, ma
 		retry(ids["split"], nil, strings.Repeat("E", 62)+"服"+strings.Repeat("E", 100), split),
 		retry(ids["huge-code"], intp(99999999999), "99999999999", "vendor code 99999999999: undocumented code"),
 		{EventID: ids["ok"], Vendor: "liasmart", State: store.StateConfirmed, Call: attemptOf(ids["ok"], 1, intp(1000))},
-	}, Vendors: []store.VendorTally{{Vendor: "liasmart", Answered: true, Failures: 2}}}
+	}, Vendors: []string{"liasmart"}}
 	return b, ids
+}
+
+// setFailures decides a batch as outbound.PlanResults does, and sets
+// vendor's breaker count to n (a batch whose calls ended with an answer
+// after n transient failures).
+func setFailures(vendor string, n int) func(store.BatchState) store.Plan {
+	return func(s store.BatchState) store.Plan {
+		p := outbound.PlanResults(s)
+		p.Vendors = append(p.Vendors, store.VendorWrite{Vendor: vendor, Failures: n})
+		return p
+	}
 }
 
 // checkHostileBatch: the batch committed; every event has its attempt,
@@ -99,7 +111,7 @@ func TestRecordBatchStoresHostileVendorText(t *testing.T) {
 	t.Parallel()
 	st, _ := testenv.Store(t)
 	b, ids := hostileBatch(t, st, "hostile-")
-	out, err := st.RecordBatch(context.Background(), b)
+	out, err := st.RecordBatch(context.Background(), b, setFailures("liasmart", 2))
 	if err != nil {
 		t.Fatalf("RecordBatch: %v", err)
 	}
@@ -128,7 +140,7 @@ func TestRecordBatchIsolatesTheRowPostgreSQLRefuses(t *testing.T) {
 	t.Parallel()
 	st, _ := testenv.Store(t)
 	b, ids := hostileBatch(t, st, "raw-")
-	if _, err := store.RecordBatchUncleaned(context.Background(), st, b); err != nil {
+	if _, err := store.RecordBatchUncleaned(context.Background(), st, b, setFailures("liasmart", 2)); err != nil {
 		t.Fatalf("RecordBatch: %v", err)
 	}
 	checkHostileBatch(t, st, ids, "")

@@ -61,20 +61,33 @@ func cleanBatch(b Batch) Batch {
 		results[i] = r
 	}
 	b.Results = results
-	vendors := make([]VendorTally, len(b.Vendors))
-	for i, t := range b.Vendors {
-		t.Reason = validText(t.Reason)
-		vendors[i] = t
-	}
-	b.Vendors = vendors
 	return b
+}
+
+// cleanPlans wraps decide so that the pause reasons of its plans are valid
+// text (a refusal's reason is the vendor's).
+func cleanPlans(decide func(BatchState) Plan) func(BatchState) Plan {
+	return func(st BatchState) Plan {
+		p := decide(st)
+		vendors := make([]VendorWrite, len(p.Vendors))
+		for i, v := range p.Vendors {
+			if v.Pause != nil {
+				pause := *v.Pause
+				pause.Reason = validText(pause.Reason)
+				v.Pause = &pause
+			}
+			vendors[i] = v
+		}
+		p.Vendors = vendors
+		return p
+	}
 }
 
 // recordIsolating records b; if PostgreSQL refuses it for a value it
 // carries, it finds the results whose rows are refused, replaces their
 // vendor text (see refusedNote) and records b again.
-func (s *Store) recordIsolating(ctx context.Context, b Batch) (BatchOutcome, error) {
-	out, err := s.recordBatch(ctx, b)
+func (s *Store) recordIsolating(ctx context.Context, b Batch, decide func(BatchState) Plan) (BatchOutcome, error) {
+	out, err := s.recordBatch(ctx, b, decide)
 	if !errors.Is(err, ErrInvalidData) {
 		return out, err
 	}
@@ -87,7 +100,7 @@ func (s *Store) recordIsolating(ctx context.Context, b Batch) (BatchOutcome, err
 		return BatchOutcome{}, err
 	}
 	b.Results = withRefusedNotes(b.Results, refused)
-	return s.recordBatch(ctx, b)
+	return s.recordBatch(ctx, b, decide)
 }
 
 // refusedNote stands in for vendor text PostgreSQL would not store.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"relay/internal/outbound"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -196,7 +197,7 @@ func coldPlans(t *testing.T, param, extra string) (plans []cachedPlan, seqScans 
 				Call: &store.Attempt{CallID: uuid.New(), EventID: e.ID, Attempt: 1, StartedAt: occurred, Duration: 20 * time.Millisecond,
 					HTTPStatus: &status, VendorCode: &code, Outcome: "confirmed"}}
 		}
-		out, err := st.RecordBatch(ctx, store.Batch{Token: token, Release: ids, Results: results})
+		out, err := st.RecordBatch(ctx, store.Batch{Token: token, Release: ids, Results: results}, outbound.PlanResults)
 		if err != nil || len(out.Events) != len(evs) {
 			t.Fatalf("record batch: %d rows, %v", len(out.Events), err)
 		}

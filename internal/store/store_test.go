@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"relay/internal/outbound"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -109,7 +110,7 @@ func TestRecordResultsNeverUndoesAFinalState(t *testing.T) {
 		{store.StateAlreadyConfirmed, 1009, store.StateConfirmed},
 	}
 	for i, s := range steps {
-		got, err := st.RecordResults(ctx, []store.Result{{EventID: id, State: s.state, Call: call(s.code), SpendsBudget: true}})
+		got, err := outbound.RecordResults(ctx, st, []store.Result{{EventID: id, State: s.state, Call: call(s.code), SpendsBudget: true}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +148,7 @@ func TestResultWaitingForALockSeesTheCommittedState(t *testing.T) {
 	code := 1009
 	done := make(chan error, 1)
 	go func() {
-		_, err := st.RecordResults(ctx, []store.Result{{EventID: id, State: store.StateAlreadyConfirmed, SpendsBudget: true,
+		_, err := outbound.RecordResults(ctx, st, []store.Result{{EventID: id, State: store.StateAlreadyConfirmed, SpendsBudget: true,
 			Call: &store.Attempt{CallID: uuid.New(), EventID: id, Attempt: 1, StartedAt: time.Now(), VendorCode: &code, Outcome: "already_confirmed"}}})
 		done <- err
 	}()
@@ -186,7 +187,7 @@ func TestRecordResultsTwiceCountsOnce(t *testing.T) {
 	results := []store.Result{{EventID: id, State: store.StateRetrying, SpendsBudget: true,
 		Call: &store.Attempt{CallID: uuid.New(), EventID: id, Attempt: 1, StartedAt: time.Now(), HTTPStatus: &code, Outcome: "retry"}}}
 	for range 3 {
-		got, err := st.RecordResults(ctx, results)
+		got, err := outbound.RecordResults(ctx, st, results)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,8 @@ func (s *Store) PauseVendor(ctx context.Context, vendor, kind, reason string) (b
 }
 
 // ResumeVendor lifts vendor's pause, and in the same transaction writes the
-// alert for the kind lifted (alerts by kind, as in VendorTally) and
+// alert for the kind lifted (alerts by kind: credentials_accepted or
+// vendor_available) and
 // re-drives every paused event of the vendor to subject through the
 // outbox. It returns nil when the vendor was not paused.
 func (s *Store) ResumeVendor(ctx context.Context, vendor, subject, tag string, alerts map[string]OutboxMessage) (*VendorChange, error) {
