@@ -80,13 +80,18 @@ const legacyLookup = `SELECT id FROM events WHERE id = ANY($1::uuid[])`
 // creates, migrates and drops its own database) can overflow PostgreSQL's
 // shared invalidation queue, which resets every backend's caches, and the
 // re-planned generic plan then sees the grown table. Up to three fresh
-// databases are tried for the plan; the scan counter is checked on each.
+// databases are tried, until one shows both: a sequential scan counted in
+// the round after the burst, and the legacy lookup's cached generic Seq
+// Scan.
 func TestColdPlansControl(t *testing.T) {
 	t.Parallel()
 	for attempt := 1; attempt <= 3; attempt++ {
 		plans, scans := coldPlans(t, "plan_cache_mode=auto", legacyLookup)
 		if scans == 0 {
-			t.Fatal("with plan_cache_mode=auto, no sequential scan of events after the burst: the counter check above proves nothing")
+			// The same reset, before the round, re-plans every cached
+			// statement against the grown table.
+			t.Logf("attempt %d: with plan_cache_mode=auto, no sequential scan of events after the burst (re-planned after a cache reset?)", attempt)
+			continue
 		}
 		var legacy *cachedPlan
 		for i := range plans {
@@ -103,7 +108,7 @@ func TestColdPlansControl(t *testing.T) {
 		t.Logf("attempt %d: the legacy lookup's plan is no generic Seq Scan (%d generic plans; re-planned after a cache reset?): %s",
 			attempt, legacy.genericPlans, short(legacy.plan))
 	}
-	t.Error("the legacy lookup kept no generic Seq Scan in three databases: the plan check above proves nothing")
+	t.Error("in three databases, the cached statements never showed the cold-table cliff (a sequential scan counted and the legacy lookup's generic Seq Scan): the checks of the test above prove nothing")
 }
 
 type cachedPlan struct {
