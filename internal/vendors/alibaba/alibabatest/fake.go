@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"relay/internal/vendors/confirm/confirmtest"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // Options configure a Fake. The credentials are required of every request.
@@ -191,26 +190,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if reply != nil && reply.Raw != nil {
-		raw := reply.Raw
-		if raw.Delay > 0 {
-			select {
-			case <-time.After(raw.Delay):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		for k, vs := range raw.Header {
-			w.Header()[k] = vs
-		}
-		if raw.ContentType != "" {
-			w.Header().Set("Content-Type", raw.ContentType)
-		}
-		status := raw.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		w.WriteHeader(status)
-		vendorbodytest.Write(w, r, raw.Body, raw.Drip, raw.Pad)
+		confirmtest.WriteRaw(w, r, *reply.Raw)
 		return
 	}
 	if reply == nil {

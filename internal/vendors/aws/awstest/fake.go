@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"relay/internal/vendors/confirm/confirmtest"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // The fake's default credentials: AWS's documentation example key pair,
@@ -270,7 +269,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-RequestId", "7c1b8e4a-5d2f-4c3b-9a10-6e8f0d2c4b71")
 	switch {
 	case a.raw != nil:
-		writeRaw(w, r, *a.raw)
+		confirmtest.WriteRaw(w, r, *a.raw)
 	case a.exc != nil:
 		writeException(w, *a.exc)
 	default:
@@ -331,29 +330,4 @@ func writeException(w http.ResponseWriter, e Exception) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
-}
-
-// writeRaw answers r byte for byte.
-func writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
-	if r.Delay > 0 {
-		select {
-		case <-time.After(r.Delay):
-		case <-req.Context().Done():
-			return
-		}
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if r.ContentType != "" {
-		w.Header().Set("Content-Type", r.ContentType)
-	}
-	status := r.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
 }

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"relay/internal/vendors/confirm/confirmtest"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // Options configure a Fake.
@@ -222,7 +221,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	authorized := hasAuth && user == f.opts.AuthID && password == f.opts.AuthToken && f.opts.AuthToken != ""
 	switch {
 	case rep.raw != nil:
-		f.writeRaw(w, r, *rep.raw)
+		confirmtest.WriteRaw(w, r, *rep.raw)
 	case rep.status != 0:
 		f.writeError(w, rep.status, rep.message)
 	case !authorized || rep.kind == confirmtest.Credentials:
@@ -253,31 +252,6 @@ func (f *Fake) writeError(w http.ResponseWriter, status int, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"api_id": uuid(n, 0xe0), "error": message})
-}
-
-// writeRaw sends r byte for byte.
-func (f *Fake) writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
-	if r.Delay > 0 {
-		select {
-		case <-time.After(r.Delay):
-		case <-req.Context().Done():
-			return
-		}
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if r.ContentType != "" {
-		w.Header().Set("Content-Type", r.ContentType)
-	}
-	status := r.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
 }
 
 // uuid is a UUID-shaped id, distinct for each n and kind.

@@ -19,7 +19,6 @@ import (
 
 	"relay/internal/vendors/confirm/confirmtest"
 	"relay/internal/vendors/telesign"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // Options configure a Fake.
@@ -223,7 +222,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep = reply{code: -30015}
 	}
 	if rep.raw != nil {
-		writeRaw(w, r, *rep.raw)
+		confirmtest.WriteRaw(w, r, *rep.raw)
 		return
 	}
 	switch rep.kind {
@@ -280,30 +279,3 @@ func writeError(w http.ResponseWriter, code, httpStatus int) {
 }
 
 func now() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000000Z") }
-
-// writeRaw sends r byte for byte.
-func writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
-	if r.Delay > 0 {
-		t := time.NewTimer(r.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-req.Context().Done():
-			return
-		}
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if r.ContentType != "" {
-		w.Header().Set("Content-Type", r.ContentType)
-	}
-	status := r.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
-}

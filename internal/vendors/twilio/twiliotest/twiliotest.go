@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"relay/internal/vendors/confirm/confirmtest"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // Options configure a Fake.
@@ -205,7 +204,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		(f.opts.APIKeySID != "" && user == f.opts.APIKeySID && password == f.opts.APIKeySecret))
 	switch {
 	case rep.raw != nil:
-		f.writeRaw(w, r, *rep.raw)
+		confirmtest.WriteRaw(w, r, *rep.raw)
 	case rep.code != 0 || rep.status != 0:
 		f.writeError(w, rep.status, rep.code, rep.message)
 	case !authorized || rep.kind == confirmtest.Credentials:
@@ -240,31 +239,6 @@ func (f *Fake) writeError(w http.ResponseWriter, status, code int, message strin
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"code": code, "message": message, "more_info": fmt.Sprintf("https://www.twilio.com/docs/errors/%d", code), "status": status,
 	})
-}
-
-// writeRaw sends r byte for byte.
-func (f *Fake) writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
-	if r.Delay > 0 {
-		select {
-		case <-time.After(r.Delay):
-		case <-req.Context().Done():
-			return
-		}
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if r.ContentType != "" {
-		w.Header().Set("Content-Type", r.ContentType)
-	}
-	status := r.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
 }
 
 // MessageSID returns a well-formed MessageSid, distinct for each n.

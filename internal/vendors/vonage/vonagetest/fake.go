@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"relay/internal/vendors/confirm/confirmtest"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 	"relay/internal/vendors/vonage"
 )
 
@@ -205,7 +204,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep = reply{status: http.StatusUnauthorized}
 	}
 	if rep.raw != nil {
-		writeRaw(w, r, *rep.raw)
+		confirmtest.WriteRaw(w, r, *rep.raw)
 		return
 	}
 	status := rep.status
@@ -281,31 +280,4 @@ func (f *Fake) checkForm(form url.Values) {
 			f.problem("timestamp %q is in the future (not UTC?)", ts[0])
 		}
 	}
-}
-
-// writeRaw sends r byte for byte.
-func writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
-	if r.Delay > 0 {
-		t := time.NewTimer(r.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-req.Context().Done():
-			return
-		}
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if r.ContentType != "" {
-		w.Header().Set("Content-Type", r.ContentType)
-	}
-	status := r.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
 }
