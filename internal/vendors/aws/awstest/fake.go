@@ -10,14 +10,13 @@ package awstest
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -92,12 +91,7 @@ type Fake struct {
 	sign Signing
 	opts Options
 
-	mu       sync.Mutex
-	next     map[string][]answer
-	calls    map[string]int
-	inFlight map[string]int
-	overlaps map[string]int
-	problems []string
+	ledger confirmtest.Ledger[answer]
 }
 
 // answer is one queued answer: an exception, a raw reply, or success.
@@ -126,7 +120,6 @@ func Start(opts Options) *Fake {
 		opts: opts,
 		sign: Signing{AccessKeyID: opts.AccessKeyID, SecretAccessKey: opts.SecretAccessKey,
 			Region: opts.Region, Service: "sms-voice", Now: time.Now},
-		next: map[string][]answer{}, calls: map[string]int{}, inFlight: map[string]int{}, overlaps: map[string]int{},
 	}
 	f.srv = httptest.NewServer(f)
 	return f
@@ -146,7 +139,7 @@ func (f *Fake) Answer(messageID string, kind confirmtest.Kind) {
 	switch kind {
 	case confirmtest.Success, confirmtest.Repeat:
 		// AWS tells no repeat apart: a second RECEIVED answers as the first.
-		f.queue(messageID, answer{})
+		f.ledger.Queue(messageID, answer{})
 	case confirmtest.Permanent:
 		f.Exception(messageID, ResourceNotFound)
 	case confirmtest.Credentials:
@@ -156,53 +149,30 @@ func (f *Fake) Answer(messageID string, kind confirmtest.Kind) {
 	case confirmtest.ServerError:
 		f.Exception(messageID, InternalServer)
 	default:
-		f.problem("the fake has no answer for kind %d", kind)
+		f.ledger.Problem("the fake has no answer for kind %d", kind)
 	}
 }
 
 // Exception makes the fake answer e to the next call for messageID.
-func (f *Fake) Exception(messageID string, e Exception) { f.queue(messageID, answer{exc: &e}) }
+func (f *Fake) Exception(messageID string, e Exception) { f.ledger.Queue(messageID, answer{exc: &e}) }
 
 // Raw makes the fake answer r to the next call for messageID, after
 // checking the request as usual.
-func (f *Fake) Raw(messageID string, r confirmtest.Raw) { f.queue(messageID, answer{raw: &r}) }
-
-func (f *Fake) queue(id string, a answer) {
-	f.mu.Lock()
-	f.next[id] = append(f.next[id], a)
-	f.mu.Unlock()
-}
+func (f *Fake) Raw(messageID string, r confirmtest.Raw) { f.ledger.Queue(messageID, answer{raw: &r}) }
 
 // Calls counts the requests received for messageID.
 func (f *Fake) Calls(messageID string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[messageID]
+	return f.ledger.Calls(messageID)
 }
 
 // Overlaps names the message ids that ever had two calls in flight at once.
 func (f *Fake) Overlaps() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var ids []string
-	for id := range f.overlaps {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
+	return slices.Sorted(maps.Keys(f.ledger.Overlaps()))
 }
 
 // Problems lists what broke the documented format in the requests received.
 func (f *Fake) Problems() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.problems...)
-}
-
-func (f *Fake) problem(format string, args ...any) {
-	f.mu.Lock()
-	f.problems = append(f.problems, fmt.Sprintf(format, args...))
-	f.mu.Unlock()
+	return f.ledger.Problems()
 }
 
 // messageID is the API reference's MessageId: 1 to 64 of [A-Za-z0-9_:/-].
@@ -212,25 +182,25 @@ var messageID = regexp.MustCompile(`^[A-Za-z0-9_:/-]{1,64}$`)
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err != nil {
-		f.problem("request body: %v", err)
+		f.ledger.Problem("request body: %v", err)
 		writeException(w, Exception{Name: "SerializationException", Message: "request body unreadable"})
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/" || r.URL.RawQuery != "" {
-		f.problem("%s %s, want POST /", r.Method, r.URL.RequestURI())
+		f.ledger.Problem("%s %s, want POST /", r.Method, r.URL.RequestURI())
 		writeException(w, Exception{Name: "UnknownOperationException", Status: 404})
 		return
 	}
 	if got := r.Header.Get("X-Amz-Target"); got != Target {
-		f.problem("X-Amz-Target %q, want %q", got, Target)
+		f.ledger.Problem("X-Amz-Target %q, want %q", got, Target)
 		writeException(w, Exception{Name: "UnknownOperationException", Status: 404})
 		return
 	}
 	if got := r.Header.Get("Content-Type"); got != ContentType {
-		f.problem("Content-Type %q, want %q", got, ContentType)
+		f.ledger.Problem("Content-Type %q, want %q", got, ContentType)
 	}
 	if _, err := f.sign.Verify(r, body); err != nil {
-		f.problem("SigV4: %v", err)
+		f.ledger.Problem("SigV4: %v", err)
 		if a, perr := ParseAuthorization(r.Header.Get("Authorization")); perr == nil && a.AccessKeyID != f.opts.AccessKeyID {
 			writeException(w, UnrecognizedClient)
 		} else {
@@ -239,7 +209,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.opts.SessionToken != "" && r.Header.Get("X-Amz-Security-Token") != f.opts.SessionToken {
-		f.problem("X-Amz-Security-Token is not the session token")
+		f.ledger.Problem("X-Amz-Security-Token is not the session token")
 		writeException(w, UnrecognizedClient)
 		return
 	}
@@ -249,22 +219,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	f.mu.Lock()
-	f.calls[id]++
-	f.inFlight[id]++
-	if f.inFlight[id] > 1 {
-		f.overlaps[id]++
-	}
-	var a answer
-	if q := f.next[id]; len(q) > 0 {
-		a, f.next[id] = q[0], q[1:]
-	}
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		f.inFlight[id]--
-		f.mu.Unlock()
-	}()
+	a, _ := f.ledger.Begin(id)
+	defer f.ledger.End(id)
 
 	w.Header().Set("X-Amzn-RequestId", "7c1b8e4a-5d2f-4c3b-9a10-6e8f0d2c4b71")
 	switch {
@@ -285,23 +241,23 @@ func (f *Fake) checkBody(body []byte) (string, bool) {
 	var in map[string]any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&in); err != nil {
-		f.problem("body is not JSON: %v", err)
+		f.ledger.Problem("body is not JSON: %v", err)
 		return "", false
 	}
 	ok := true
 	for k := range in {
 		if k != "MessageId" && k != "MessageFeedbackStatus" {
-			f.problem("body has an undocumented field %q", k)
+			f.ledger.Problem("body has an undocumented field %q", k)
 			ok = false
 		}
 	}
 	if st, _ := in["MessageFeedbackStatus"].(string); st != "RECEIVED" {
-		f.problem("MessageFeedbackStatus %v, want RECEIVED", in["MessageFeedbackStatus"])
+		f.ledger.Problem("MessageFeedbackStatus %v, want RECEIVED", in["MessageFeedbackStatus"])
 		ok = false
 	}
 	id, _ := in["MessageId"].(string)
 	if !messageID.MatchString(id) {
-		f.problem("MessageId %q does not match [A-Za-z0-9_:/-]{1,64}", id)
+		f.ledger.Problem("MessageId %q does not match [A-Za-z0-9_:/-]{1,64}", id)
 		ok = false
 	}
 	return id, ok

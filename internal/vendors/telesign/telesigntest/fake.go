@@ -8,7 +8,6 @@ package telesigntest
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -69,19 +68,15 @@ type Fake struct {
 	opts Options
 	srv  *httptest.Server
 
+	ledger confirmtest.Ledger[reply]
+
 	mu        sync.Mutex
-	next      map[string][]reply
-	calls     map[string]int
 	confirmed map[string]int
-	inFlight  map[string]int
-	overlaps  map[string]int
-	problems  []string
 }
 
 // NewServer starts a fake; Close stops it.
 func NewServer(opts Options) *Fake {
-	f := &Fake{opts: opts, next: map[string][]reply{}, calls: map[string]int{}, confirmed: map[string]int{},
-		inFlight: map[string]int{}, overlaps: map[string]int{}}
+	f := &Fake{opts: opts, confirmed: map[string]int{}}
 	f.srv = httptest.NewServer(f)
 	return f
 }
@@ -111,31 +106,23 @@ func (f *Fake) URL() string { return f.srv.URL }
 
 // Answer makes the fake give kind to the next call for referenceID.
 func (f *Fake) Answer(referenceID string, kind confirmtest.Kind) {
-	f.push(referenceID, reply{kind: kind})
+	f.ledger.Queue(referenceID, reply{kind: kind})
 }
 
 // Code makes the fake answer the next call for referenceID with one of
 // the documented error codes in Errors, in Telesign's words.
 func (f *Fake) Code(referenceID string, code int) {
-	f.push(referenceID, reply{code: code})
+	f.ledger.Queue(referenceID, reply{code: code})
 }
 
 // Raw makes the fake give r to the next call for referenceID.
 func (f *Fake) Raw(referenceID string, r confirmtest.Raw) {
-	f.push(referenceID, reply{raw: &r})
-}
-
-func (f *Fake) push(id string, r reply) {
-	f.mu.Lock()
-	f.next[id] = append(f.next[id], r)
-	f.mu.Unlock()
+	f.ledger.Queue(referenceID, reply{raw: &r})
 }
 
 // Calls counts the requests received for referenceID.
 func (f *Fake) Calls(referenceID string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[referenceID]
+	return f.ledger.Calls(referenceID)
 }
 
 // Confirmations counts the 1900 answers given for referenceID.
@@ -148,70 +135,40 @@ func (f *Fake) Confirmations(referenceID string) int {
 // Overlaps names the reference ids that ever had two calls in flight at
 // once, with the most seen together.
 func (f *Fake) Overlaps() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := make(map[string]int, len(f.overlaps))
-	for k, v := range f.overlaps {
-		m[k] = v
-	}
-	return m
+	return f.ledger.Overlaps()
 }
 
 // Problems lists what broke Telesign's documented format in the requests.
 func (f *Fake) Problems() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.problems...)
-}
-
-func (f *Fake) problem(format string, args ...any) {
-	f.mu.Lock()
-	f.problems = append(f.problems, fmt.Sprintf(format, args...))
-	f.mu.Unlock()
+	return f.ledger.Problems()
 }
 
 // ServeHTTP answers one completion request.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, ok := strings.CutPrefix(r.URL.Path, telesign.PathPrefix)
 	if !ok || !telesign.ReferenceID.MatchString(id) {
-		f.problem("path %q, want %s{32 hex digits}", r.URL.Path, telesign.PathPrefix)
+		f.ledger.Problem("path %q, want %s{32 hex digits}", r.URL.Path, telesign.PathPrefix)
 		writeError(w, -10001, http.StatusNotFound)
 		return
 	}
 	if r.Method != http.MethodPut {
-		f.problem("method %s, want PUT", r.Method)
+		f.ledger.Problem("method %s, want PUT", r.Method)
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
 	if r.URL.RawQuery != "" {
-		f.problem("a query string %q: the call takes no parameters", r.URL.RawQuery)
+		f.ledger.Problem("a query string %q: the call takes no parameters", r.URL.RawQuery)
 	}
 	if b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16)); len(b) > 0 {
-		f.problem("a body of %d bytes: the call has none", len(b))
+		f.ledger.Problem("a body of %d bytes: the call has none", len(b))
 	}
 	user, pass, basic := r.BasicAuth()
 	if !basic {
-		f.problem("no Basic Authorization header (CustomerID:APIKey)")
+		f.ledger.Problem("no Basic Authorization header (CustomerID:APIKey)")
 	}
 
-	f.mu.Lock()
-	f.calls[id]++
-	f.inFlight[id]++
-	if n := f.inFlight[id]; n > 1 {
-		f.overlaps[id] = max(f.overlaps[id], n)
-	}
-	var rep reply
-	if q := f.next[id]; len(q) > 0 {
-		rep, f.next[id] = q[0], q[1:]
-	}
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		if f.inFlight[id]--; f.inFlight[id] == 0 {
-			delete(f.inFlight, id)
-		}
-		f.mu.Unlock()
-	}()
+	rep, _ := f.ledger.Begin(id)
+	defer f.ledger.End(id)
 
 	switch {
 	case !basic:
