@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -46,7 +45,7 @@ type Reply struct {
 // every well-formed, well-signed call with OK.
 type Fake struct {
 	opts   Options
-	srv    *httptest.Server
+	srv    *confirmtest.Server
 	ledger confirmtest.Ledger[Reply]
 
 	mu sync.Mutex
@@ -61,7 +60,7 @@ func Start(opts Options) *Fake {
 		opts.Now = time.Now
 	}
 	f := &Fake{opts: opts, nonces: map[string]bool{}}
-	f.srv = httptest.NewServer(f)
+	f.srv = confirmtest.Serve(f)
 	return f
 }
 
@@ -74,10 +73,7 @@ func NewServer(t testing.TB, opts Options) *Fake {
 }
 
 // Close stops the fake and the connections to it.
-func (f *Fake) Close() {
-	f.srv.CloseClientConnections()
-	f.srv.Close()
-}
+func (f *Fake) Close() { f.srv.Close() }
 
 // URL is the fake's base URL.
 func (f *Fake) URL() string { return f.srv.URL }

@@ -13,7 +13,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
@@ -87,7 +86,7 @@ type Options struct {
 
 // Fake is the fake service. It implements confirmtest.Fake.
 type Fake struct {
-	srv  *httptest.Server
+	srv  *confirmtest.Server
 	sign Signing
 	opts Options
 
@@ -121,15 +120,12 @@ func Start(opts Options) *Fake {
 		sign: Signing{AccessKeyID: opts.AccessKeyID, SecretAccessKey: opts.SecretAccessKey,
 			Region: opts.Region, Service: "sms-voice", Now: time.Now},
 	}
-	f.srv = httptest.NewServer(f)
+	f.srv = confirmtest.Serve(f)
 	return f
 }
 
 // Close stops the fake and its connections.
-func (f *Fake) Close() {
-	f.srv.CloseClientConnections()
-	f.srv.Close()
-}
+func (f *Fake) Close() { f.srv.Close() }
 
 // URL is the fake's base URL, RELAY_AWS_ENDPOINT in a test.
 func (f *Fake) URL() string { return f.srv.URL }

@@ -163,15 +163,7 @@ func (f *Fake) Queue(messageID string, r *Reply) {
 func NewServer(t testing.TB, opts Options) (*Fake, *httptest.Server) {
 	t.Helper()
 	f := New(opts)
-	srv := httptest.NewServer(f)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		for _, p := range f.Problems() {
-			t.Errorf("fake CTrack: bad request: %s", p)
-		}
-	})
-	return f, srv
+	return f, confirmtest.ServeStrict(t, f, "fake CTrack: bad request").Server
 }
 
 // ServeHTTP implements CTrack.

@@ -12,7 +12,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"sync"
@@ -44,7 +43,7 @@ type reply struct {
 // Fake is an http.Handler imitating Plivo's Conversion Feedback API.
 type Fake struct {
 	opts Options
-	srv  *httptest.Server
+	srv  *confirmtest.Server
 
 	ledger confirmtest.Ledger[reply]
 
@@ -67,11 +66,7 @@ func New(opts Options) *Fake {
 func NewServer(t testing.TB, opts Options) *Fake {
 	t.Helper()
 	f := New(opts)
-	f.srv = httptest.NewServer(f)
-	t.Cleanup(func() {
-		f.srv.CloseClientConnections()
-		f.srv.Close()
-	})
+	f.srv = confirmtest.ServeTest(t, f)
 	return f
 }
 

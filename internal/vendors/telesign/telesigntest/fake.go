@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -66,7 +65,7 @@ type reply struct {
 // Fake is Telesign's completion API on a local port.
 type Fake struct {
 	opts Options
-	srv  *httptest.Server
+	srv  *confirmtest.Server
 
 	ledger confirmtest.Ledger[reply]
 
@@ -77,7 +76,7 @@ type Fake struct {
 // NewServer starts a fake; Close stops it.
 func NewServer(opts Options) *Fake {
 	f := &Fake{opts: opts, confirmed: map[string]int{}}
-	f.srv = httptest.NewServer(f)
+	f.srv = confirmtest.Serve(f)
 	return f
 }
 
@@ -85,21 +84,13 @@ func NewServer(opts Options) *Fake {
 // Telesign's documented format.
 func Start(t testing.TB, opts Options) *Fake {
 	t.Helper()
-	f := NewServer(opts)
-	t.Cleanup(func() {
-		f.Close()
-		for _, p := range f.Problems() {
-			t.Errorf("fake Telesign: %s", p)
-		}
-	})
+	f := &Fake{opts: opts, confirmed: map[string]int{}}
+	f.srv = confirmtest.ServeStrict(t, f, "fake Telesign")
 	return f
 }
 
 // Close stops the fake, cutting any call still open.
-func (f *Fake) Close() {
-	f.srv.CloseClientConnections()
-	f.srv.Close()
-}
+func (f *Fake) Close() { f.srv.Close() }
 
 // URL is the fake's base URL (scheme and host).
 func (f *Fake) URL() string { return f.srv.URL }

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,7 +46,7 @@ type Reply struct {
 // every well-formed, well-signed call with OK.
 type Fake struct {
 	opts   Options
-	srv    *httptest.Server
+	srv    *confirmtest.Server
 	ledger confirmtest.Ledger[Reply]
 }
 
@@ -57,7 +56,7 @@ func Start(opts Options) *Fake {
 		opts.Now = time.Now
 	}
 	f := &Fake{opts: opts}
-	f.srv = httptest.NewServer(f)
+	f.srv = confirmtest.Serve(f)
 	return f
 }
 
@@ -70,10 +69,7 @@ func NewServer(t testing.TB, opts Options) *Fake {
 }
 
 // Close stops the fake and the connections to it.
-func (f *Fake) Close() {
-	f.srv.CloseClientConnections()
-	f.srv.Close()
-}
+func (f *Fake) Close() { f.srv.Close() }
 
 // URL is the fake's base URL.
 func (f *Fake) URL() string { return f.srv.URL }

@@ -11,7 +11,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"testing"
@@ -46,7 +45,7 @@ type reply struct {
 // Fake is an http.Handler imitating Twilio's Message Feedback resource.
 type Fake struct {
 	opts Options
-	srv  *httptest.Server
+	srv  *confirmtest.Server
 
 	ledger confirmtest.Ledger[reply]
 }
@@ -63,11 +62,7 @@ func New(opts Options) *Fake {
 func NewServer(t testing.TB, opts Options) *Fake {
 	t.Helper()
 	f := New(opts)
-	f.srv = httptest.NewServer(f)
-	t.Cleanup(func() {
-		f.srv.CloseClientConnections()
-		f.srv.Close()
-	})
+	f.srv = confirmtest.ServeTest(t, f)
 	return f
 }
 

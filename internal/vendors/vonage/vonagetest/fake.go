@@ -8,7 +8,6 @@ package vonagetest
 import (
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"sync"
@@ -38,7 +37,7 @@ type reply struct {
 // Fake is Vonage's Conversion API on a local port.
 type Fake struct {
 	opts Options
-	srv  *httptest.Server
+	srv  *confirmtest.Server
 
 	ledger confirmtest.Ledger[reply]
 
@@ -46,13 +45,18 @@ type Fake struct {
 	confirmed map[string]int
 }
 
-// NewServer starts a fake; Close stops it.
-func NewServer(opts Options) *Fake {
+// newFake is a fake with opts' defaults, not yet serving.
+func newFake(opts Options) *Fake {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	f := &Fake{opts: opts, confirmed: map[string]int{}}
-	f.srv = httptest.NewServer(f)
+	return &Fake{opts: opts, confirmed: map[string]int{}}
+}
+
+// NewServer starts a fake; Close stops it.
+func NewServer(opts Options) *Fake {
+	f := newFake(opts)
+	f.srv = confirmtest.Serve(f)
 	return f
 }
 
@@ -60,21 +64,13 @@ func NewServer(opts Options) *Fake {
 // Vonage's documented format.
 func Start(t testing.TB, opts Options) *Fake {
 	t.Helper()
-	f := NewServer(opts)
-	t.Cleanup(func() {
-		f.Close()
-		for _, p := range f.Problems() {
-			t.Errorf("fake Vonage: %s", p)
-		}
-	})
+	f := newFake(opts)
+	f.srv = confirmtest.ServeStrict(t, f, "fake Vonage")
 	return f
 }
 
 // Close stops the fake, cutting any call still open.
-func (f *Fake) Close() {
-	f.srv.CloseClientConnections()
-	f.srv.Close()
-}
+func (f *Fake) Close() { f.srv.Close() }
 
 // URL is the fake's base URL (scheme and host).
 func (f *Fake) URL() string { return f.srv.URL }
