@@ -180,6 +180,30 @@ func TransportError(ctx context.Context, vendor string, timeout time.Duration, e
 	return fmt.Errorf("%s: %w: %s", vendor, ErrTransport, inner.Error())
 }
 
+// DefaultTimeout bounds a vendor client's call, its body included, when
+// its config sets no timeout.
+const DefaultTimeout = 10 * time.Second
+
+// TimeoutOrDefault is d, or DefaultTimeout for a d that is not positive.
+func TimeoutOrDefault(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultTimeout
+	}
+	return d
+}
+
+// HTTPClientFor returns the http.Client a vendor client calls with: a
+// copy of given (a caller's, which is left as it is) that follows no
+// redirect, or NewHTTPClient(maxConns) when given is nil.
+func HTTPClientFor(given *http.Client, maxConns int) *http.Client {
+	if given == nil {
+		return NewHTTPClient(maxConns)
+	}
+	c := *given
+	c.CheckRedirect = NoRedirects
+	return &c
+}
+
 // NewHTTPClient returns the http.Client a vendor client uses when it is
 // given none: connections pooled up to maxConns (default 256), and no
 // redirect followed (a redirected POST loses its body; any 3xx is an

@@ -115,6 +115,39 @@ func TestNewHTTPClientFollowsNoRedirect(t *testing.T) {
 	}
 }
 
+// TestHTTPClientFor: a caller's client is copied, never changed, and the
+// copy keeps its settings but follows no redirect; without one the
+// client is NewHTTPClient's.
+func TestHTTPClientFor(t *testing.T) {
+	t.Parallel()
+	errMine := errors.New("the caller's policy")
+	given := &http.Client{Timeout: 3 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return errMine }}
+	hc := confirm.HTTPClientFor(given, 4)
+	if hc == given || hc.Timeout != given.Timeout {
+		t.Errorf("got %p with timeout %s, want a copy of %p keeping %s", hc, hc.Timeout, given, given.Timeout)
+	}
+	if err := hc.CheckRedirect(nil, nil); !errors.Is(err, http.ErrUseLastResponse) {
+		t.Errorf("the copy's CheckRedirect says %v, want http.ErrUseLastResponse", err)
+	}
+	if err := given.CheckRedirect(nil, nil); !errors.Is(err, errMine) {
+		t.Errorf("the caller's CheckRedirect now says %v: its client was changed", err)
+	}
+	own := confirm.HTTPClientFor(nil, 7)
+	tr, ok := own.Transport.(*http.Transport)
+	if !ok || tr.MaxIdleConnsPerHost != 7 || own.CheckRedirect == nil {
+		t.Errorf("without a client: transport %T (%+v), want NewHTTPClient(7)'s", own.Transport, tr)
+	}
+}
+
+func TestTimeoutOrDefault(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[time.Duration]time.Duration{0: confirm.DefaultTimeout, -time.Second: confirm.DefaultTimeout, 3 * time.Second: 3 * time.Second} {
+		if got := confirm.TimeoutOrDefault(in); got != want {
+			t.Errorf("TimeoutOrDefault(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
 func TestParseRetryAfter(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)

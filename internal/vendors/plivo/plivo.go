@@ -26,7 +26,7 @@ import (
 // Defaults applied by New to zero Config fields.
 const (
 	DefaultBaseURL = "https://api.plivo.com"
-	DefaultTimeout = 10 * time.Second
+	DefaultTimeout = confirm.DefaultTimeout
 )
 
 // maxBody bounds what is read of an answer: Plivo's are about 200 bytes.
@@ -133,20 +133,11 @@ func New(cfg Config) *Client {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
+	cfg.Timeout = confirm.TimeoutOrDefault(cfg.Timeout)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	var hc *http.Client
-	if cfg.HTTPClient != nil {
-		cp := *cfg.HTTPClient
-		cp.CheckRedirect = confirm.NoRedirects
-		hc = &cp
-	} else {
-		hc = confirm.NewHTTPClient(cfg.MaxConns)
-	}
+	hc := confirm.HTTPClientFor(cfg.HTTPClient, cfg.MaxConns)
 	return &Client{
 		cfg:  cfg,
 		base: strings.TrimRight(cfg.BaseURL, "/"),

@@ -84,18 +84,11 @@ func New(cfg Config) *Client {
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
+	cfg.Timeout = confirm.TimeoutOrDefault(cfg.Timeout)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	hc := confirm.NewHTTPClient(cfg.MaxConns)
-	if cfg.HTTPClient != nil {
-		c := *cfg.HTTPClient
-		c.CheckRedirect = confirm.NoRedirects
-		hc = &c
-	}
+	hc := confirm.HTTPClientFor(cfg.HTTPClient, cfg.MaxConns)
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	host := base
 	if i := strings.Index(host, "://"); i >= 0 {

@@ -24,7 +24,7 @@ import (
 // Defaults applied by New to zero Config fields.
 const (
 	DefaultBaseURL = "https://api.twilio.com"
-	DefaultTimeout = 10 * time.Second
+	DefaultTimeout = confirm.DefaultTimeout
 )
 
 // maxBody bounds what is read of an answer: Twilio's feedback resource and
@@ -162,17 +162,8 @@ func New(cfg Config) *Client {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	var hc *http.Client
-	if cfg.HTTPClient != nil {
-		cp := *cfg.HTTPClient
-		cp.CheckRedirect = confirm.NoRedirects
-		hc = &cp
-	} else {
-		hc = confirm.NewHTTPClient(cfg.MaxConns)
-	}
+	cfg.Timeout = confirm.TimeoutOrDefault(cfg.Timeout)
+	hc := confirm.HTTPClientFor(cfg.HTTPClient, cfg.MaxConns)
 	user, password := cfg.AccountSID, cfg.AuthToken
 	if cfg.APIKeySID != "" {
 		user, password = cfg.APIKeySID, cfg.APIKeySecret
