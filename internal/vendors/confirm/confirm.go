@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"relay/internal/vendors/vendorbody"
 )
 
 // Outcome is what one answer means for the event it reports.
@@ -178,6 +180,27 @@ func TransportError(ctx context.Context, vendor string, timeout time.Duration, e
 		}
 	}
 	return fmt.Errorf("%s: %w: %s", vendor, ErrTransport, inner.Error())
+}
+
+// MaxAnswer bounds what a vendor client reads of an answer. The vendors'
+// answers are a few hundred bytes; a longer one is refused whole, since
+// parsing the start of it could read a verdict that is not there.
+const MaxAnswer = 64 << 10
+
+// ReadAnswer reads the body of resp, the answer to a call made with ctx
+// (whose deadline is the client's timeout), whole within MaxAnswer. A
+// longer body is an error wrapping ErrTooLarge; one that breaks off (a
+// reset, a drip outlasting the timeout) is TransportError's, naming
+// vendor.
+func ReadAnswer(ctx context.Context, vendor string, timeout time.Duration, resp *http.Response) ([]byte, error) {
+	raw, err := vendorbody.Read(resp.Body, MaxAnswer)
+	if errors.Is(err, vendorbody.ErrTooLarge) {
+		return nil, fmt.Errorf("%s: HTTP %d: %w: %w", vendor, resp.StatusCode, ErrTooLarge, err)
+	}
+	if err != nil {
+		return nil, TransportError(ctx, vendor, timeout, err)
+	}
+	return raw, nil
 }
 
 // DefaultTimeout bounds a vendor client's call, its body included, when

@@ -148,6 +148,43 @@ func TestTimeoutOrDefault(t *testing.T) {
 	}
 }
 
+// TestReadAnswer: an answer is read whole up to MaxAnswer and refused
+// past it, and one that breaks off is a transport failure.
+func TestReadAnswer(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/whole":
+			w.Write([]byte(strings.Repeat("a", confirm.MaxAnswer)))
+		case "/over":
+			w.Write([]byte(strings.Repeat("a", confirm.MaxAnswer+1)))
+		case "/cut":
+			// A declared length the body never reaches.
+			w.Header().Set("Content-Length", "100")
+			w.Write([]byte("short"))
+		}
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		path string
+		n    int
+		err  error
+	}{{"/whole", confirm.MaxAnswer, nil}, {"/over", 0, confirm.ErrTooLarge}, {"/cut", 0, confirm.ErrTransport}} {
+		resp, err := srv.Client().Get(srv.URL + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := confirm.ReadAnswer(context.Background(), "v", time.Second, resp)
+		resp.Body.Close()
+		if len(raw) != c.n || !errors.Is(err, c.err) || (c.err == nil) != (err == nil) {
+			t.Errorf("%s: %d bytes, %v; want %d bytes, %v", c.path, len(raw), err, c.n, c.err)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "v: ") {
+			t.Errorf("%s: error %q does not name the vendor", c.path, err)
+		}
+	}
+}
+
 func TestParseRetryAfter(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)

@@ -29,9 +29,6 @@ const (
 	DefaultTimeout = confirm.DefaultTimeout
 )
 
-// maxBody bounds what is read of an answer: Plivo's are about 200 bytes.
-const maxBody = 64 << 10
-
 // TimestampLayout is the form of the conversion time Plivo takes: RFC
 // 3339 in UTC, to the second ("2020-08-01T11:32:26Z").
 const TimestampLayout = "2006-01-02T15:04:05Z"
@@ -201,13 +198,12 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 	defer resp.Body.Close()
 	a := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: resp.StatusCode, Status: confirm.HTTPStatusText(resp.StatusCode),
 		RetryAfter: confirm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	raw, err := vendorbody.Read(resp.Body, maxBody)
-	if errors.Is(err, vendorbody.ErrTooLarge) {
-		a.Meaning = "answer over 64 KiB"
-		return a, fmt.Errorf("plivo: HTTP %d: %w: %w", resp.StatusCode, confirm.ErrTooLarge, err)
-	}
+	raw, err := confirm.ReadAnswer(ctx, "plivo", c.cfg.Timeout, resp)
 	if err != nil {
-		return a, confirm.TransportError(ctx, "plivo", c.cfg.Timeout, err)
+		if errors.Is(err, confirm.ErrTooLarge) {
+			a.Meaning = "answer over 64 KiB"
+		}
+		return a, err
 	}
 	return c.answer(a, raw)
 }

@@ -11,7 +11,6 @@ package telesign
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -33,10 +32,6 @@ const PathPrefix = "/v1/verify/completion/"
 
 // CodeCompleted is status.code of a recorded completion.
 const CodeCompleted = 1900
-
-// maxBody bounds what is read of an answer: Telesign's are a few hundred
-// bytes of JSON.
-const maxBody = 64 << 10
 
 // ReferenceID is the form of a Telesign reference id: 32 hex digits, as
 // Telesign documents it.
@@ -177,12 +172,9 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 	defer resp.Body.Close()
 	a := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: resp.StatusCode, Status: confirm.HTTPStatusText(resp.StatusCode),
 		RetryAfter: confirm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	raw, err := vendorbody.Read(resp.Body, maxBody)
-	if errors.Is(err, vendorbody.ErrTooLarge) {
-		return a, fmt.Errorf("telesign: HTTP %d: %w (%w)", resp.StatusCode, confirm.ErrTooLarge, err)
-	}
+	raw, err := confirm.ReadAnswer(ctx, "telesign", c.timeout, resp)
 	if err != nil {
-		return a, confirm.TransportError(ctx, "telesign", c.timeout, err)
+		return a, err
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
 		return a, fmt.Errorf("telesign: %w: HTTP %d redirect", confirm.ErrUnreadable, resp.StatusCode)

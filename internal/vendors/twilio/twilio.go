@@ -27,10 +27,6 @@ const (
 	DefaultTimeout = confirm.DefaultTimeout
 )
 
-// maxBody bounds what is read of an answer: Twilio's feedback resource and
-// its errors are a few hundred bytes.
-const maxBody = 64 << 10
-
 // The SID patterns of Twilio's OpenAPI description (twilio_api_v2010.json)
 // and of its API keys.
 var (
@@ -229,13 +225,12 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 	defer resp.Body.Close()
 	a := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: resp.StatusCode, Status: confirm.HTTPStatusText(resp.StatusCode),
 		RetryAfter: confirm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	raw, err := vendorbody.Read(resp.Body, maxBody)
-	if errors.Is(err, vendorbody.ErrTooLarge) {
-		a.Meaning = "answer over 64 KiB"
-		return a, fmt.Errorf("twilio: HTTP %d: %w: %w", resp.StatusCode, confirm.ErrTooLarge, err)
-	}
+	raw, err := confirm.ReadAnswer(ctx, "twilio", c.cfg.Timeout, resp)
 	if err != nil {
-		return a, confirm.TransportError(ctx, "twilio", c.cfg.Timeout, err)
+		if errors.Is(err, confirm.ErrTooLarge) {
+			a.Meaning = "answer over 64 KiB"
+		}
+		return a, err
 	}
 	return c.answer(a, raw)
 }
