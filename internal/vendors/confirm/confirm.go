@@ -105,6 +105,14 @@ func (a Answer) Code() *int {
 // its HTTP status.
 func HTTPStatusText(code int) string { return "HTTP " + strconv.Itoa(code) }
 
+// Received is the Answer a response starts as, before its body is read:
+// Transient, with its status (as Status too, "HTTP 503", until the body
+// names the vendor's own code) and its Retry-After.
+func Received(resp *http.Response) Answer {
+	return Answer{Outcome: Transient, HTTPStatus: resp.StatusCode, Status: HTTPStatusText(resp.StatusCode),
+		RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+}
+
 // The failures of a call that got no answer to classify. A vendor client
 // returns an error wrapping one of them, with an Answer whose Outcome is
 // Transient (and HTTPStatus set where a response arrived).

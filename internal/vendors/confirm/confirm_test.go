@@ -185,6 +185,18 @@ func TestReadAnswer(t *testing.T) {
 	}
 }
 
+func TestReceived(t *testing.T) {
+	t.Parallel()
+	a := confirm.Received(&http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"7"}}})
+	want := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: 429, Status: "HTTP 429", RetryAfter: 7 * time.Second}
+	if a != want {
+		t.Errorf("Received = %+v, want %+v", a, want)
+	}
+	if c := confirm.Class(a, nil); c != "http_429" {
+		t.Errorf("its class %q, want http_429: an answer that is only a status", c)
+	}
+}
+
 func TestParseRetryAfter(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)

@@ -196,8 +196,7 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 		return confirm.Answer{Outcome: confirm.Transient}, confirm.TransportError(ctx, "plivo", c.cfg.Timeout, err)
 	}
 	defer resp.Body.Close()
-	a := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: resp.StatusCode, Status: confirm.HTTPStatusText(resp.StatusCode),
-		RetryAfter: confirm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	a := confirm.Received(resp)
 	raw, err := confirm.ReadAnswer(ctx, "plivo", c.cfg.Timeout, resp)
 	if err != nil {
 		if errors.Is(err, confirm.ErrTooLarge) {

@@ -170,8 +170,7 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 		return confirm.Answer{Outcome: confirm.Transient}, confirm.TransportError(ctx, "telesign", c.timeout, err)
 	}
 	defer resp.Body.Close()
-	a := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: resp.StatusCode, Status: confirm.HTTPStatusText(resp.StatusCode),
-		RetryAfter: confirm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	a := confirm.Received(resp)
 	raw, err := confirm.ReadAnswer(ctx, "telesign", c.timeout, resp)
 	if err != nil {
 		return a, err
