@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -29,9 +28,6 @@ const (
 	DefaultBaseURL = "https://dysmsapi.aliyuncs.com"
 	Action         = "SmsConversionIntl"
 	Version        = "2017-05-25"
-	// maxBody bounds what is read of an answer: Alibaba's are a few
-	// hundred bytes.
-	maxBody = 64 << 10
 	// dateFormat is x-acs-date's: ISO 8601 in UTC, to the second.
 	dateFormat = "2006-01-02T15:04:05Z"
 )
@@ -70,18 +66,11 @@ func New(cfg Config) *Client {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
+	cfg.Timeout = confirm.TimeoutOrDefault(cfg.Timeout)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	hc := confirm.NewHTTPClient(cfg.MaxConns)
-	if cfg.HTTPClient != nil {
-		c := *cfg.HTTPClient
-		c.CheckRedirect = confirm.NoRedirects
-		hc = &c
-	}
+	hc := confirm.HTTPClientFor(cfg.HTTPClient, cfg.MaxConns)
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	host := base
 	if i := strings.Index(host, "://"); i >= 0 {
@@ -145,12 +134,9 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 	defer resp.Body.Close()
 	a := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: resp.StatusCode,
 		RetryAfter: confirm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	raw, err := vendorbody.Read(resp.Body, maxBody)
-	if errors.Is(err, vendorbody.ErrTooLarge) {
-		return a, fmt.Errorf("alibaba: HTTP %d: %w: %w", resp.StatusCode, confirm.ErrTooLarge, err)
-	}
+	raw, err := confirm.ReadAnswer(ctx, "alibaba", c.cfg.Timeout, resp)
 	if err != nil {
-		return a, confirm.TransportError(ctx, "alibaba", c.cfg.Timeout, err)
+		return a, err
 	}
 	return c.answer(a, resp.StatusCode, raw)
 }

@@ -65,9 +65,7 @@ const vendor = "aws"
 // shared config file) or names no region: a fault to report at start,
 // not on every call.
 func New(cfg Config) (*Client, error) {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
+	cfg.Timeout = confirm.TimeoutOrDefault(cfg.Timeout)
 	opts := []func(*config.LoadOptions) error{
 		// relay's retry policy is the only one: attempts counts every call
 		// AWS receives, and the SDK would retry throttling behind its back.

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"relay/internal/vendors/vendorbody"
 )
 
 // Outcome is what one answer means for the event it reports.
@@ -103,6 +105,14 @@ func (a Answer) Code() *int {
 // its HTTP status.
 func HTTPStatusText(code int) string { return "HTTP " + strconv.Itoa(code) }
 
+// Received is the Answer a response starts as, before its body is read:
+// Transient, with its status (as Status too, "HTTP 503", until the body
+// names the vendor's own code) and its Retry-After.
+func Received(resp *http.Response) Answer {
+	return Answer{Outcome: Transient, HTTPStatus: resp.StatusCode, Status: HTTPStatusText(resp.StatusCode),
+		RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+}
+
 // The failures of a call that got no answer to classify. A vendor client
 // returns an error wrapping one of them, with an Answer whose Outcome is
 // Transient (and HTTPStatus set where a response arrived).
@@ -178,6 +188,51 @@ func TransportError(ctx context.Context, vendor string, timeout time.Duration, e
 		}
 	}
 	return fmt.Errorf("%s: %w: %s", vendor, ErrTransport, inner.Error())
+}
+
+// MaxAnswer bounds what a vendor client reads of an answer. The vendors'
+// answers are a few hundred bytes; a longer one is refused whole, since
+// parsing the start of it could read a verdict that is not there.
+const MaxAnswer = 64 << 10
+
+// ReadAnswer reads the body of resp, the answer to a call made with ctx
+// (whose deadline is the client's timeout), whole within MaxAnswer. A
+// longer body is an error wrapping ErrTooLarge; one that breaks off (a
+// reset, a drip outlasting the timeout) is TransportError's, naming
+// vendor.
+func ReadAnswer(ctx context.Context, vendor string, timeout time.Duration, resp *http.Response) ([]byte, error) {
+	raw, err := vendorbody.Read(resp.Body, MaxAnswer)
+	if errors.Is(err, vendorbody.ErrTooLarge) {
+		return nil, fmt.Errorf("%s: HTTP %d: %w: %w", vendor, resp.StatusCode, ErrTooLarge, err)
+	}
+	if err != nil {
+		return nil, TransportError(ctx, vendor, timeout, err)
+	}
+	return raw, nil
+}
+
+// DefaultTimeout bounds a vendor client's call, its body included, when
+// its config sets no timeout.
+const DefaultTimeout = 10 * time.Second
+
+// TimeoutOrDefault is d, or DefaultTimeout for a d that is not positive.
+func TimeoutOrDefault(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultTimeout
+	}
+	return d
+}
+
+// HTTPClientFor returns the http.Client a vendor client calls with: a
+// copy of given (a caller's, which is left as it is) that follows no
+// redirect, or NewHTTPClient(maxConns) when given is nil.
+func HTTPClientFor(given *http.Client, maxConns int) *http.Client {
+	if given == nil {
+		return NewHTTPClient(maxConns)
+	}
+	c := *given
+	c.CheckRedirect = NoRedirects
+	return &c
 }
 
 // NewHTTPClient returns the http.Client a vendor client uses when it is

@@ -115,6 +115,88 @@ func TestNewHTTPClientFollowsNoRedirect(t *testing.T) {
 	}
 }
 
+// TestHTTPClientFor: a caller's client is copied, never changed, and the
+// copy keeps its settings but follows no redirect; without one the
+// client is NewHTTPClient's.
+func TestHTTPClientFor(t *testing.T) {
+	t.Parallel()
+	errMine := errors.New("the caller's policy")
+	given := &http.Client{Timeout: 3 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return errMine }}
+	hc := confirm.HTTPClientFor(given, 4)
+	if hc == given || hc.Timeout != given.Timeout {
+		t.Errorf("got %p with timeout %s, want a copy of %p keeping %s", hc, hc.Timeout, given, given.Timeout)
+	}
+	if err := hc.CheckRedirect(nil, nil); !errors.Is(err, http.ErrUseLastResponse) {
+		t.Errorf("the copy's CheckRedirect says %v, want http.ErrUseLastResponse", err)
+	}
+	if err := given.CheckRedirect(nil, nil); !errors.Is(err, errMine) {
+		t.Errorf("the caller's CheckRedirect now says %v: its client was changed", err)
+	}
+	own := confirm.HTTPClientFor(nil, 7)
+	tr, ok := own.Transport.(*http.Transport)
+	if !ok || tr.MaxIdleConnsPerHost != 7 || own.CheckRedirect == nil {
+		t.Errorf("without a client: transport %T (%+v), want NewHTTPClient(7)'s", own.Transport, tr)
+	}
+}
+
+func TestTimeoutOrDefault(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[time.Duration]time.Duration{0: confirm.DefaultTimeout, -time.Second: confirm.DefaultTimeout, 3 * time.Second: 3 * time.Second} {
+		if got := confirm.TimeoutOrDefault(in); got != want {
+			t.Errorf("TimeoutOrDefault(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestReadAnswer: an answer is read whole up to MaxAnswer and refused
+// past it, and one that breaks off is a transport failure.
+func TestReadAnswer(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/whole":
+			w.Write([]byte(strings.Repeat("a", confirm.MaxAnswer)))
+		case "/over":
+			w.Write([]byte(strings.Repeat("a", confirm.MaxAnswer+1)))
+		case "/cut":
+			// A declared length the body never reaches.
+			w.Header().Set("Content-Length", "100")
+			w.Write([]byte("short"))
+		}
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		path string
+		n    int
+		err  error
+	}{{"/whole", confirm.MaxAnswer, nil}, {"/over", 0, confirm.ErrTooLarge}, {"/cut", 0, confirm.ErrTransport}} {
+		resp, err := srv.Client().Get(srv.URL + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := confirm.ReadAnswer(context.Background(), "v", time.Second, resp)
+		resp.Body.Close()
+		if len(raw) != c.n || !errors.Is(err, c.err) || (c.err == nil) != (err == nil) {
+			t.Errorf("%s: %d bytes, %v; want %d bytes, %v", c.path, len(raw), err, c.n, c.err)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "v: ") {
+			t.Errorf("%s: error %q does not name the vendor", c.path, err)
+		}
+	}
+}
+
+func TestReceived(t *testing.T) {
+	t.Parallel()
+	a := confirm.Received(&http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"7"}}})
+	want := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: 429, Status: "HTTP 429", RetryAfter: 7 * time.Second}
+	if a != want {
+		t.Errorf("Received = %+v, want %+v", a, want)
+	}
+	if c := confirm.Class(a, nil); c != "http_429" {
+		t.Errorf("its class %q, want http_429: an answer that is only a status", c)
+	}
+}
+
 func TestParseRetryAfter(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"relay/internal/vendors/confirm"
 	"relay/internal/vendors/vendorbody"
 )
 
@@ -136,29 +137,14 @@ func New(cfg Config) *Client {
 	if cfg.CTrackPath == "" {
 		cfg.CTrackPath = "/api/CTrack"
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = 256
-	}
-	var hc http.Client
-	if cfg.HTTPClient != nil {
-		hc = *cfg.HTTPClient
-	} else {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConns = cfg.MaxConns
-		tr.MaxIdleConnsPerHost = cfg.MaxConns
-		hc.Transport = tr
-	}
-	// A redirected POST turns into a GET without the body, and the
-	// credentials would go to wherever it points: treat any 3xx as an
-	// answer to look at (a transient *HTTPError), not to follow.
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.Timeout = confirm.TimeoutOrDefault(cfg.Timeout)
 	return &Client{
-		url:    strings.TrimRight(cfg.BaseURL, "/") + cfg.CTrackPath,
-		cfg:    cfg,
-		http:   &hc,
+		url: strings.TrimRight(cfg.BaseURL, "/") + cfg.CTrackPath,
+		cfg: cfg,
+		// A redirected POST turns into a GET without the body, and the
+		// credentials would go to wherever it points: any 3xx is an
+		// answer to look at (a transient *HTTPError), not to follow.
+		http:   confirm.HTTPClientFor(cfg.HTTPClient, cfg.MaxConns),
 		redact: vendorbody.NewRedactor(cfg.APIPassword, cfg.APIID),
 	}
 }

@@ -26,11 +26,8 @@ import (
 // Defaults applied by New to zero Config fields.
 const (
 	DefaultBaseURL = "https://api.plivo.com"
-	DefaultTimeout = 10 * time.Second
+	DefaultTimeout = confirm.DefaultTimeout
 )
-
-// maxBody bounds what is read of an answer: Plivo's are about 200 bytes.
-const maxBody = 64 << 10
 
 // TimestampLayout is the form of the conversion time Plivo takes: RFC
 // 3339 in UTC, to the second ("2020-08-01T11:32:26Z").
@@ -133,20 +130,11 @@ func New(cfg Config) *Client {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
+	cfg.Timeout = confirm.TimeoutOrDefault(cfg.Timeout)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	var hc *http.Client
-	if cfg.HTTPClient != nil {
-		cp := *cfg.HTTPClient
-		cp.CheckRedirect = confirm.NoRedirects
-		hc = &cp
-	} else {
-		hc = confirm.NewHTTPClient(cfg.MaxConns)
-	}
+	hc := confirm.HTTPClientFor(cfg.HTTPClient, cfg.MaxConns)
 	return &Client{
 		cfg:  cfg,
 		base: strings.TrimRight(cfg.BaseURL, "/"),
@@ -208,15 +196,13 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 		return confirm.Answer{Outcome: confirm.Transient}, confirm.TransportError(ctx, "plivo", c.cfg.Timeout, err)
 	}
 	defer resp.Body.Close()
-	a := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: resp.StatusCode, Status: confirm.HTTPStatusText(resp.StatusCode),
-		RetryAfter: confirm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	raw, err := vendorbody.Read(resp.Body, maxBody)
-	if errors.Is(err, vendorbody.ErrTooLarge) {
-		a.Meaning = "answer over 64 KiB"
-		return a, fmt.Errorf("plivo: HTTP %d: %w: %w", resp.StatusCode, confirm.ErrTooLarge, err)
-	}
+	a := confirm.Received(resp)
+	raw, err := confirm.ReadAnswer(ctx, "plivo", c.cfg.Timeout, resp)
 	if err != nil {
-		return a, confirm.TransportError(ctx, "plivo", c.cfg.Timeout, err)
+		if errors.Is(err, confirm.ErrTooLarge) {
+			a.Meaning = "answer over 64 KiB"
+		}
+		return a, err
 	}
 	return c.answer(a, raw)
 }

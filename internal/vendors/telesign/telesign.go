@@ -11,7 +11,6 @@ package telesign
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -33,10 +32,6 @@ const PathPrefix = "/v1/verify/completion/"
 
 // CodeCompleted is status.code of a recorded completion.
 const CodeCompleted = 1900
-
-// maxBody bounds what is read of an answer: Telesign's are a few hundred
-// bytes of JSON.
-const maxBody = 64 << 10
 
 // ReferenceID is the form of a Telesign reference id: 32 hex digits, as
 // Telesign documents it.
@@ -122,17 +117,8 @@ func New(cfg Config) *Client {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
-	var hc *http.Client
-	if cfg.HTTPClient != nil {
-		c := *cfg.HTTPClient
-		c.CheckRedirect = confirm.NoRedirects
-		hc = &c
-	} else {
-		hc = confirm.NewHTTPClient(cfg.MaxConns)
-	}
+	cfg.Timeout = confirm.TimeoutOrDefault(cfg.Timeout)
+	hc := confirm.HTTPClientFor(cfg.HTTPClient, cfg.MaxConns)
 	return &Client{
 		base:       strings.TrimRight(cfg.BaseURL, "/"),
 		customerID: cfg.CustomerID,
@@ -184,14 +170,10 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 		return confirm.Answer{Outcome: confirm.Transient}, confirm.TransportError(ctx, "telesign", c.timeout, err)
 	}
 	defer resp.Body.Close()
-	a := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: resp.StatusCode, Status: confirm.HTTPStatusText(resp.StatusCode),
-		RetryAfter: confirm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	raw, err := vendorbody.Read(resp.Body, maxBody)
-	if errors.Is(err, vendorbody.ErrTooLarge) {
-		return a, fmt.Errorf("telesign: HTTP %d: %w (%w)", resp.StatusCode, confirm.ErrTooLarge, err)
-	}
+	a := confirm.Received(resp)
+	raw, err := confirm.ReadAnswer(ctx, "telesign", c.timeout, resp)
 	if err != nil {
-		return a, confirm.TransportError(ctx, "telesign", c.timeout, err)
+		return a, err
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
 		return a, fmt.Errorf("telesign: %w: HTTP %d redirect", confirm.ErrUnreadable, resp.StatusCode)

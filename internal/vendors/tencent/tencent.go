@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -39,9 +38,6 @@ const (
 	service = "sms"
 	// contentType is signed, so it is sent exactly as signed.
 	contentType = "application/json; charset=utf-8"
-	// maxBody bounds what is read of an answer: Tencent's are a few
-	// hundred bytes.
-	maxBody = 64 << 10
 )
 
 // Config configures a Client. Zero values take the documented defaults.
@@ -84,18 +80,11 @@ func New(cfg Config) *Client {
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
+	cfg.Timeout = confirm.TimeoutOrDefault(cfg.Timeout)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	hc := confirm.NewHTTPClient(cfg.MaxConns)
-	if cfg.HTTPClient != nil {
-		c := *cfg.HTTPClient
-		c.CheckRedirect = confirm.NoRedirects
-		hc = &c
-	}
+	hc := confirm.HTTPClientFor(cfg.HTTPClient, cfg.MaxConns)
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	host := base
 	if i := strings.Index(host, "://"); i >= 0 {
@@ -168,12 +157,9 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 	defer resp.Body.Close()
 	a := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: resp.StatusCode,
 		RetryAfter: confirm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	raw, err := vendorbody.Read(resp.Body, maxBody)
-	if errors.Is(err, vendorbody.ErrTooLarge) {
-		return a, fmt.Errorf("tencent: HTTP %d: %w: %w", resp.StatusCode, confirm.ErrTooLarge, err)
-	}
+	raw, err := confirm.ReadAnswer(ctx, "tencent", c.cfg.Timeout, resp)
 	if err != nil {
-		return a, confirm.TransportError(ctx, "tencent", c.cfg.Timeout, err)
+		return a, err
 	}
 	return c.answer(a, resp.StatusCode, raw)
 }

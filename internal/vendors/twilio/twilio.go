@@ -24,12 +24,8 @@ import (
 // Defaults applied by New to zero Config fields.
 const (
 	DefaultBaseURL = "https://api.twilio.com"
-	DefaultTimeout = 10 * time.Second
+	DefaultTimeout = confirm.DefaultTimeout
 )
-
-// maxBody bounds what is read of an answer: Twilio's feedback resource and
-// its errors are a few hundred bytes.
-const maxBody = 64 << 10
 
 // The SID patterns of Twilio's OpenAPI description (twilio_api_v2010.json)
 // and of its API keys.
@@ -162,17 +158,8 @@ func New(cfg Config) *Client {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	var hc *http.Client
-	if cfg.HTTPClient != nil {
-		cp := *cfg.HTTPClient
-		cp.CheckRedirect = confirm.NoRedirects
-		hc = &cp
-	} else {
-		hc = confirm.NewHTTPClient(cfg.MaxConns)
-	}
+	cfg.Timeout = confirm.TimeoutOrDefault(cfg.Timeout)
+	hc := confirm.HTTPClientFor(cfg.HTTPClient, cfg.MaxConns)
 	user, password := cfg.AccountSID, cfg.AuthToken
 	if cfg.APIKeySID != "" {
 		user, password = cfg.APIKeySID, cfg.APIKeySecret
@@ -236,15 +223,13 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 		return confirm.Answer{Outcome: confirm.Transient}, confirm.TransportError(ctx, "twilio", c.cfg.Timeout, err)
 	}
 	defer resp.Body.Close()
-	a := confirm.Answer{Outcome: confirm.Transient, HTTPStatus: resp.StatusCode, Status: confirm.HTTPStatusText(resp.StatusCode),
-		RetryAfter: confirm.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	raw, err := vendorbody.Read(resp.Body, maxBody)
-	if errors.Is(err, vendorbody.ErrTooLarge) {
-		a.Meaning = "answer over 64 KiB"
-		return a, fmt.Errorf("twilio: HTTP %d: %w: %w", resp.StatusCode, confirm.ErrTooLarge, err)
-	}
+	a := confirm.Received(resp)
+	raw, err := confirm.ReadAnswer(ctx, "twilio", c.cfg.Timeout, resp)
 	if err != nil {
-		return a, confirm.TransportError(ctx, "twilio", c.cfg.Timeout, err)
+		if errors.Is(err, confirm.ErrTooLarge) {
+			a.Meaning = "answer over 64 KiB"
+		}
+		return a, err
 	}
 	return c.answer(a, raw)
 }

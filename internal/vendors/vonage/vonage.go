@@ -74,17 +74,8 @@ func New(cfg Config) *Client {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
-	var hc *http.Client
-	if cfg.HTTPClient != nil {
-		c := *cfg.HTTPClient
-		c.CheckRedirect = confirm.NoRedirects
-		hc = &c
-	} else {
-		hc = confirm.NewHTTPClient(cfg.MaxConns)
-	}
+	cfg.Timeout = confirm.TimeoutOrDefault(cfg.Timeout)
+	hc := confirm.HTTPClientFor(cfg.HTTPClient, cfg.MaxConns)
 	return &Client{
 		url:     strings.TrimRight(cfg.BaseURL, "/") + Path,
 		key:     cfg.APIKey,

@@ -12,10 +12,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -25,7 +23,6 @@ import (
 	"time"
 
 	"relay/internal/vendors/confirm/confirmtest"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // Options configure a Fake. The credentials are required of every request.
@@ -47,16 +44,14 @@ type Reply struct {
 // Fake is a SmsConversionIntl endpoint. Unless told otherwise it answers
 // every well-formed, well-signed call with OK.
 type Fake struct {
-	opts Options
-	srv  *httptest.Server
+	opts   Options
+	srv    *confirmtest.Server
+	ledger confirmtest.Ledger[Reply]
 
-	mu       sync.Mutex
-	queue    map[string][]Reply
-	calls    map[string]int
-	nonces   map[string]bool
-	problems []string
-	inFlight map[string]int
-	overlaps map[string]int
+	mu sync.Mutex
+	// nonces are the x-acs-signature-nonce values received: Alibaba
+	// refuses one used before.
+	nonces map[string]bool
 }
 
 // Start starts a fake on a local port; Close stops it.
@@ -64,9 +59,8 @@ func Start(opts Options) *Fake {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	f := &Fake{opts: opts, queue: map[string][]Reply{}, calls: map[string]int{}, nonces: map[string]bool{},
-		inFlight: map[string]int{}, overlaps: map[string]int{}}
-	f.srv = httptest.NewServer(f)
+	f := &Fake{opts: opts, nonces: map[string]bool{}}
+	f.srv = confirmtest.Serve(f)
 	return f
 }
 
@@ -79,19 +73,14 @@ func NewServer(t testing.TB, opts Options) *Fake {
 }
 
 // Close stops the fake and the connections to it.
-func (f *Fake) Close() {
-	f.srv.CloseClientConnections()
-	f.srv.Close()
-}
+func (f *Fake) Close() { f.srv.Close() }
 
 // URL is the fake's base URL.
 func (f *Fake) URL() string { return f.srv.URL }
 
 // Reply queues r as the answer to the next call for messageID.
 func (f *Fake) Reply(messageID string, r Reply) {
-	f.mu.Lock()
-	f.queue[messageID] = append(f.queue[messageID], r)
-	f.mu.Unlock()
+	f.ledger.Queue(messageID, r)
 }
 
 // Answer queues Alibaba's own answer for kind. Alibaba documents no
@@ -114,67 +103,35 @@ func (f *Fake) Raw(messageID string, r confirmtest.Raw) { f.Reply(messageID, Rep
 
 // Calls counts the requests received for messageID.
 func (f *Fake) Calls(messageID string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[messageID]
+	return f.ledger.Calls(messageID)
 }
 
 // Problems lists what broke Alibaba's documented format.
 func (f *Fake) Problems() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.problems...)
+	return f.ledger.Problems()
 }
 
 // Overlaps names the MessageIds that ever had two calls in flight at
 // once, with the most seen together.
 func (f *Fake) Overlaps() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := make(map[string]int, len(f.overlaps))
-	for k, v := range f.overlaps {
-		m[k] = v
-	}
-	return m
-}
-
-func (f *Fake) problem(format string, args ...any) {
-	f.mu.Lock()
-	f.problems = append(f.problems, fmt.Sprintf(format, args...))
-	f.mu.Unlock()
+	return f.ledger.Overlaps()
 }
 
 // ServeHTTP answers one call.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err != nil {
-		f.problem("body: %v", err)
+		f.ledger.Problem("body: %v", err)
 		return
 	}
 	q, qerr := url.ParseQuery(r.URL.RawQuery)
 	messageID := q.Get("MessageId")
-	f.mu.Lock()
-	f.calls[messageID]++
-	f.inFlight[messageID]++
-	if n := f.inFlight[messageID]; n > 1 {
-		f.overlaps[messageID] = max(f.overlaps[messageID], n)
-	}
-	var reply *Reply
-	if queued := f.queue[messageID]; len(queued) > 0 {
-		reply, f.queue[messageID] = &queued[0], queued[1:]
-	}
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		if f.inFlight[messageID]--; f.inFlight[messageID] <= 0 {
-			delete(f.inFlight, messageID)
-		}
-		f.mu.Unlock()
-	}()
+	reply, queued := f.ledger.Begin(messageID)
+	defer f.ledger.End(messageID)
 
 	// Alibaba refuses a badly signed or malformed call whatever was queued.
 	if qerr != nil {
-		f.problem("query %q: %v", r.URL.RawQuery, qerr)
+		f.ledger.Problem("query %q: %v", r.URL.RawQuery, qerr)
 		writeCode(w, http.StatusBadRequest, "InvalidParameter", "The query string is malformed.")
 		return
 	}
@@ -190,31 +147,12 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeCode(w, pst, pcode, pmsg)
 		return
 	}
-	if reply != nil && reply.Raw != nil {
-		raw := reply.Raw
-		if raw.Delay > 0 {
-			select {
-			case <-time.After(raw.Delay):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		for k, vs := range raw.Header {
-			w.Header()[k] = vs
-		}
-		if raw.ContentType != "" {
-			w.Header().Set("Content-Type", raw.ContentType)
-		}
-		status := raw.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		w.WriteHeader(status)
-		vendorbodytest.Write(w, r, raw.Body, raw.Drip, raw.Pad)
+	if queued && reply.Raw != nil {
+		confirmtest.WriteRaw(w, r, *reply.Raw)
 		return
 	}
-	if reply == nil {
-		reply = &Reply{Code: "OK", Message: "OK"}
+	if !queued {
+		reply = Reply{Code: "OK", Message: "OK"}
 	}
 	writeCode(w, reply.Status, reply.Code, reply.Message)
 }
@@ -234,17 +172,17 @@ func (f *Fake) checkParams(q url.Values) (status int, code, message string) {
 	for k, vs := range q {
 		switch {
 		case k != "MessageId" && k != "Delivered" && k != "ConversionTime":
-			f.problem("unexpected parameter %q", k)
+			f.ledger.Problem("unexpected parameter %q", k)
 		case len(vs) != 1:
-			f.problem("parameter %s given %d times", k, len(vs))
+			f.ledger.Problem("parameter %s given %d times", k, len(vs))
 		}
 	}
 	if q.Get("MessageId") == "" {
-		f.problem("MessageId is missing")
+		f.ledger.Problem("MessageId is missing")
 		return http.StatusBadRequest, "MissingMessageId", "MessageId is mandatory for this action."
 	}
 	if d := q.Get("Delivered"); d != "true" {
-		f.problem("Delivered %q, want true", d)
+		f.ledger.Problem("Delivered %q, want true", d)
 		return http.StatusBadRequest, "MissingDelivered", "Delivered is mandatory for this action."
 	}
 	if ct, ok := q["ConversionTime"]; ok {
@@ -253,12 +191,12 @@ func (f *Fake) checkParams(q url.Values) (status int, code, message string) {
 		now := f.opts.Now().UnixMilli()
 		switch {
 		case err != nil:
-			f.problem("ConversionTime %q is not an integer", ct[0])
+			f.ledger.Problem("ConversionTime %q is not an integer", ct[0])
 		case ms > now:
-			f.problem("ConversionTime %d is %dms in the future", ms, ms-now)
+			f.ledger.Problem("ConversionTime %d is %dms in the future", ms, ms-now)
 			return http.StatusOK, "isv.INVALID_PARAMETERS", "ConversionTime must be earlier than the current time."
 		case ms < 1e11:
-			f.problem("ConversionTime %d is not unix milliseconds", ms)
+			f.ledger.Problem("ConversionTime %d is not unix milliseconds", ms)
 		}
 	}
 	return 0, "", ""
@@ -269,26 +207,26 @@ func (f *Fake) checkParams(q url.Values) (status int, code, message string) {
 // the wrong credentials the conformance suite asks for.
 func (f *Fake) checkRequest(r *http.Request, body []byte) (status int, code, message string) {
 	if r.Method != http.MethodPost || r.URL.Path != "/" {
-		f.problem("%s %s, want POST /", r.Method, r.URL.Path)
+		f.ledger.Problem("%s %s, want POST /", r.Method, r.URL.Path)
 		return http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."
 	}
 	if len(body) != 0 {
-		f.problem("a body of %d bytes: SmsConversionIntl's parameters are in the query", len(body))
+		f.ledger.Problem("a body of %d bytes: SmsConversionIntl's parameters are in the query", len(body))
 	}
 	want := map[string]string{"x-acs-action": "SmsConversionIntl", "x-acs-version": "2017-05-25", "x-acs-content-sha256": hexSHA256(body)}
 	for k, v := range want {
 		if got := r.Header.Get(k); got != v {
-			f.problem("%s %q, want %q", k, got, v)
+			f.ledger.Problem("%s %q, want %q", k, got, v)
 			return http.StatusBadRequest, "InvalidParameter", k + " is invalid."
 		}
 	}
 	date, err := time.Parse("2006-01-02T15:04:05Z", r.Header.Get("x-acs-date"))
 	if err != nil {
-		f.problem("x-acs-date %q is not yyyy-MM-ddTHH:mm:ssZ", r.Header.Get("x-acs-date"))
+		f.ledger.Problem("x-acs-date %q is not yyyy-MM-ddTHH:mm:ssZ", r.Header.Get("x-acs-date"))
 		return http.StatusBadRequest, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."
 	}
 	if d := f.opts.Now().Sub(date); d > 15*time.Minute || d < -15*time.Minute {
-		f.problem("x-acs-date %s is %s from now", date, d)
+		f.ledger.Problem("x-acs-date %s is %s from now", date, d)
 		return http.StatusBadRequest, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
 	}
 	nonce := r.Header.Get("x-acs-signature-nonce")
@@ -297,12 +235,12 @@ func (f *Fake) checkRequest(r *http.Request, body []byte) (status int, code, mes
 	f.nonces[nonce] = true
 	f.mu.Unlock()
 	if nonce == "" || used {
-		f.problem("x-acs-signature-nonce %q is empty or used before", nonce)
+		f.ledger.Problem("x-acs-signature-nonce %q is empty or used before", nonce)
 		return http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already."
 	}
 	id, signed, sig, ok := parseAuthorization(r.Header.Get("Authorization"))
 	if !ok {
-		f.problem("Authorization %q is not ACS3-HMAC-SHA256", r.Header.Get("Authorization"))
+		f.ledger.Problem("Authorization %q is not ACS3-HMAC-SHA256", r.Header.Get("Authorization"))
 		return http.StatusBadRequest, "IncompleteSignature", "The request signature does not conform to Aliyun standards."
 	}
 	// Every header but Authorization is to be signed: host and all x-acs-*.
@@ -315,7 +253,7 @@ func (f *Fake) checkRequest(r *http.Request, body []byte) (status int, code, mes
 	needed = append(needed, "host")
 	sort.Strings(needed)
 	if strings.Join(signed, ";") != strings.Join(needed, ";") {
-		f.problem("SignedHeaders %q, want %q", strings.Join(signed, ";"), strings.Join(needed, ";"))
+		f.ledger.Problem("SignedHeaders %q, want %q", strings.Join(signed, ";"), strings.Join(needed, ";"))
 	}
 	if id != f.opts.AccessKeyID {
 		return http.StatusNotFound, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
@@ -333,7 +271,7 @@ func (f *Fake) checkRequest(r *http.Request, body []byte) (status int, code, mes
 	m := hmac.New(sha256.New, []byte(f.opts.AccessKeySecret))
 	m.Write([]byte("ACS3-HMAC-SHA256\n" + hexSHA256([]byte(canon.String()))))
 	if want := hex.EncodeToString(m.Sum(nil)); !hmac.Equal([]byte(want), []byte(sig)) {
-		f.problem("signature %s, want %s", sig, want)
+		f.ledger.Problem("signature %s, want %s", sig, want)
 		return http.StatusBadRequest, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation."
 	}
 	return 0, "", ""

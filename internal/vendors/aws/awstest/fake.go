@@ -10,19 +10,16 @@ package awstest
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"relay/internal/vendors/confirm/confirmtest"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // The fake's default credentials: AWS's documentation example key pair,
@@ -89,16 +86,11 @@ type Options struct {
 
 // Fake is the fake service. It implements confirmtest.Fake.
 type Fake struct {
-	srv  *httptest.Server
+	srv  *confirmtest.Server
 	sign Signing
 	opts Options
 
-	mu       sync.Mutex
-	next     map[string][]answer
-	calls    map[string]int
-	inFlight map[string]int
-	overlaps map[string]int
-	problems []string
+	ledger confirmtest.Ledger[answer]
 }
 
 // answer is one queued answer: an exception, a raw reply, or success.
@@ -127,17 +119,13 @@ func Start(opts Options) *Fake {
 		opts: opts,
 		sign: Signing{AccessKeyID: opts.AccessKeyID, SecretAccessKey: opts.SecretAccessKey,
 			Region: opts.Region, Service: "sms-voice", Now: time.Now},
-		next: map[string][]answer{}, calls: map[string]int{}, inFlight: map[string]int{}, overlaps: map[string]int{},
 	}
-	f.srv = httptest.NewServer(f)
+	f.srv = confirmtest.Serve(f)
 	return f
 }
 
 // Close stops the fake and its connections.
-func (f *Fake) Close() {
-	f.srv.CloseClientConnections()
-	f.srv.Close()
-}
+func (f *Fake) Close() { f.srv.Close() }
 
 // URL is the fake's base URL, RELAY_AWS_ENDPOINT in a test.
 func (f *Fake) URL() string { return f.srv.URL }
@@ -147,7 +135,7 @@ func (f *Fake) Answer(messageID string, kind confirmtest.Kind) {
 	switch kind {
 	case confirmtest.Success, confirmtest.Repeat:
 		// AWS tells no repeat apart: a second RECEIVED answers as the first.
-		f.queue(messageID, answer{})
+		f.ledger.Queue(messageID, answer{})
 	case confirmtest.Permanent:
 		f.Exception(messageID, ResourceNotFound)
 	case confirmtest.Credentials:
@@ -157,53 +145,30 @@ func (f *Fake) Answer(messageID string, kind confirmtest.Kind) {
 	case confirmtest.ServerError:
 		f.Exception(messageID, InternalServer)
 	default:
-		f.problem("the fake has no answer for kind %d", kind)
+		f.ledger.Problem("the fake has no answer for kind %d", kind)
 	}
 }
 
 // Exception makes the fake answer e to the next call for messageID.
-func (f *Fake) Exception(messageID string, e Exception) { f.queue(messageID, answer{exc: &e}) }
+func (f *Fake) Exception(messageID string, e Exception) { f.ledger.Queue(messageID, answer{exc: &e}) }
 
 // Raw makes the fake answer r to the next call for messageID, after
 // checking the request as usual.
-func (f *Fake) Raw(messageID string, r confirmtest.Raw) { f.queue(messageID, answer{raw: &r}) }
-
-func (f *Fake) queue(id string, a answer) {
-	f.mu.Lock()
-	f.next[id] = append(f.next[id], a)
-	f.mu.Unlock()
-}
+func (f *Fake) Raw(messageID string, r confirmtest.Raw) { f.ledger.Queue(messageID, answer{raw: &r}) }
 
 // Calls counts the requests received for messageID.
 func (f *Fake) Calls(messageID string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[messageID]
+	return f.ledger.Calls(messageID)
 }
 
 // Overlaps names the message ids that ever had two calls in flight at once.
 func (f *Fake) Overlaps() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var ids []string
-	for id := range f.overlaps {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
+	return slices.Sorted(maps.Keys(f.ledger.Overlaps()))
 }
 
 // Problems lists what broke the documented format in the requests received.
 func (f *Fake) Problems() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.problems...)
-}
-
-func (f *Fake) problem(format string, args ...any) {
-	f.mu.Lock()
-	f.problems = append(f.problems, fmt.Sprintf(format, args...))
-	f.mu.Unlock()
+	return f.ledger.Problems()
 }
 
 // messageID is the API reference's MessageId: 1 to 64 of [A-Za-z0-9_:/-].
@@ -213,25 +178,25 @@ var messageID = regexp.MustCompile(`^[A-Za-z0-9_:/-]{1,64}$`)
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err != nil {
-		f.problem("request body: %v", err)
+		f.ledger.Problem("request body: %v", err)
 		writeException(w, Exception{Name: "SerializationException", Message: "request body unreadable"})
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/" || r.URL.RawQuery != "" {
-		f.problem("%s %s, want POST /", r.Method, r.URL.RequestURI())
+		f.ledger.Problem("%s %s, want POST /", r.Method, r.URL.RequestURI())
 		writeException(w, Exception{Name: "UnknownOperationException", Status: 404})
 		return
 	}
 	if got := r.Header.Get("X-Amz-Target"); got != Target {
-		f.problem("X-Amz-Target %q, want %q", got, Target)
+		f.ledger.Problem("X-Amz-Target %q, want %q", got, Target)
 		writeException(w, Exception{Name: "UnknownOperationException", Status: 404})
 		return
 	}
 	if got := r.Header.Get("Content-Type"); got != ContentType {
-		f.problem("Content-Type %q, want %q", got, ContentType)
+		f.ledger.Problem("Content-Type %q, want %q", got, ContentType)
 	}
 	if _, err := f.sign.Verify(r, body); err != nil {
-		f.problem("SigV4: %v", err)
+		f.ledger.Problem("SigV4: %v", err)
 		if a, perr := ParseAuthorization(r.Header.Get("Authorization")); perr == nil && a.AccessKeyID != f.opts.AccessKeyID {
 			writeException(w, UnrecognizedClient)
 		} else {
@@ -240,7 +205,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.opts.SessionToken != "" && r.Header.Get("X-Amz-Security-Token") != f.opts.SessionToken {
-		f.problem("X-Amz-Security-Token is not the session token")
+		f.ledger.Problem("X-Amz-Security-Token is not the session token")
 		writeException(w, UnrecognizedClient)
 		return
 	}
@@ -250,27 +215,13 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	f.mu.Lock()
-	f.calls[id]++
-	f.inFlight[id]++
-	if f.inFlight[id] > 1 {
-		f.overlaps[id]++
-	}
-	var a answer
-	if q := f.next[id]; len(q) > 0 {
-		a, f.next[id] = q[0], q[1:]
-	}
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		f.inFlight[id]--
-		f.mu.Unlock()
-	}()
+	a, _ := f.ledger.Begin(id)
+	defer f.ledger.End(id)
 
 	w.Header().Set("X-Amzn-RequestId", "7c1b8e4a-5d2f-4c3b-9a10-6e8f0d2c4b71")
 	switch {
 	case a.raw != nil:
-		writeRaw(w, r, *a.raw)
+		confirmtest.WriteRaw(w, r, *a.raw)
 	case a.exc != nil:
 		writeException(w, *a.exc)
 	default:
@@ -286,23 +237,23 @@ func (f *Fake) checkBody(body []byte) (string, bool) {
 	var in map[string]any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&in); err != nil {
-		f.problem("body is not JSON: %v", err)
+		f.ledger.Problem("body is not JSON: %v", err)
 		return "", false
 	}
 	ok := true
 	for k := range in {
 		if k != "MessageId" && k != "MessageFeedbackStatus" {
-			f.problem("body has an undocumented field %q", k)
+			f.ledger.Problem("body has an undocumented field %q", k)
 			ok = false
 		}
 	}
 	if st, _ := in["MessageFeedbackStatus"].(string); st != "RECEIVED" {
-		f.problem("MessageFeedbackStatus %v, want RECEIVED", in["MessageFeedbackStatus"])
+		f.ledger.Problem("MessageFeedbackStatus %v, want RECEIVED", in["MessageFeedbackStatus"])
 		ok = false
 	}
 	id, _ := in["MessageId"].(string)
 	if !messageID.MatchString(id) {
-		f.problem("MessageId %q does not match [A-Za-z0-9_:/-]{1,64}", id)
+		f.ledger.Problem("MessageId %q does not match [A-Za-z0-9_:/-]{1,64}", id)
 		ok = false
 	}
 	return id, ok
@@ -331,29 +282,4 @@ func writeException(w http.ResponseWriter, e Exception) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
-}
-
-// writeRaw answers r byte for byte.
-func writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
-	if r.Delay > 0 {
-		select {
-		case <-time.After(r.Delay):
-		case <-req.Context().Done():
-			return
-		}
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if r.ContentType != "" {
-		w.Header().Set("Content-Type", r.ContentType)
-	}
-	status := r.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
 }

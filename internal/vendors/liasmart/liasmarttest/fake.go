@@ -7,7 +7,6 @@ package liasmarttest
 
 import (
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"relay/internal/vendors/confirm/confirmtest"
 	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
@@ -138,14 +138,10 @@ type Fake struct {
 	n         int
 	calls     []Call
 	confirmed map[string]int // 1000 answers per message_id
-	problems  []string
-	// inFlight counts the calls being answered per message_id; overlaps
-	// names those that ever had two at once (relay's claim forbids it).
-	inFlight map[string]int
-	overlaps map[string]int
-	// queued are the answers to the next calls for a message_id, given
-	// before Script is asked.
-	queued map[string][]*Reply
+	// ledger holds the answers queued for the next calls of a message_id
+	// (given before Script is asked), the calls in flight and the
+	// problems.
+	ledger confirmtest.Ledger[*Reply]
 }
 
 // New returns a fake with opts.
@@ -153,15 +149,13 @@ func New(opts Options) *Fake {
 	if opts.Path == "" {
 		opts.Path = "/api/CTrack"
 	}
-	return &Fake{opts: opts, confirmed: map[string]int{}, inFlight: map[string]int{}, overlaps: map[string]int{}, queued: map[string][]*Reply{}}
+	return &Fake{opts: opts, confirmed: map[string]int{}}
 }
 
 // Queue makes r the answer to the next call for messageID that has no
 // answer queued before it; Script is not asked for that call.
 func (f *Fake) Queue(messageID string, r *Reply) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.queued[messageID] = append(f.queued[messageID], r)
+	f.ledger.Queue(messageID, r)
 }
 
 // NewServer starts the fake on a local port for the test's lifetime and
@@ -169,41 +163,27 @@ func (f *Fake) Queue(messageID string, r *Reply) {
 func NewServer(t testing.TB, opts Options) (*Fake, *httptest.Server) {
 	t.Helper()
 	f := New(opts)
-	srv := httptest.NewServer(f)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		for _, p := range f.Problems() {
-			t.Errorf("fake CTrack: bad request: %s", p)
-		}
-	})
-	return f, srv
-}
-
-func (f *Fake) problem(format string, args ...any) {
-	f.mu.Lock()
-	f.problems = append(f.problems, fmt.Sprintf(format, args...))
-	f.mu.Unlock()
+	return f, confirmtest.ServeStrict(t, f, "fake CTrack: bad request").Server
 }
 
 // ServeHTTP implements CTrack.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != f.opts.Path {
-		f.problem("path %q, want %q", r.URL.Path, f.opts.Path)
+		f.ledger.Problem("path %q, want %q", r.URL.Path, f.opts.Path)
 		http.NotFound(w, r)
 		return
 	}
 	if r.Method != http.MethodPost {
-		f.problem("method %s, want POST", r.Method)
+		f.ledger.Problem("method %s, want POST", r.Method)
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		f.problem("Content-Type %q, want application/json", ct)
+		f.ledger.Problem("Content-Type %q, want application/json", ct)
 	}
 	var body map[string]any
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
-		f.problem("body is not JSON: %v", err)
+		f.ledger.Problem("body is not JSON: %v", err)
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
@@ -214,7 +194,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s, isStr := v.(string)
 		if !isStr {
-			f.problem("field %s is %T, want a string", k, v)
+			f.ledger.Problem("field %s is %T, want a string", k, v)
 		}
 		return s, true
 	}
@@ -222,7 +202,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch k {
 		case "api_id", "api_password", "message_id", "status":
 		default:
-			f.problem("unexpected field %q", k)
+			f.ledger.Problem("unexpected field %q", k)
 		}
 	}
 	apiID, hasID := str("api_id")
@@ -233,25 +213,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.n++
 	n := f.n
-	var reply *Reply
-	queued := false
-	if q := f.queued[messageID]; len(q) > 0 {
-		reply, queued = q[0], true
-		f.queued[messageID] = q[1:]
-	}
-	f.inFlight[messageID]++
-	if c := f.inFlight[messageID]; c > 1 {
-		f.overlaps[messageID] = max(f.overlaps[messageID], c)
-	}
 	f.mu.Unlock()
 	// The call is in flight from its arrival to its answer (or reset).
-	defer func() {
-		f.mu.Lock()
-		if f.inFlight[messageID]--; f.inFlight[messageID] == 0 {
-			delete(f.inFlight, messageID)
-		}
-		f.mu.Unlock()
-	}()
+	reply, queued := f.ledger.Begin(messageID)
+	defer f.ledger.End(messageID)
 
 	if f.opts.Script != nil && !queued {
 		reply = f.opts.Script(messageID, n)
@@ -402,27 +367,17 @@ func (f *Fake) ConfirmedIDs() map[string]int {
 
 // InFlight is how many calls for messageID are being answered now.
 func (f *Fake) InFlight(messageID string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.inFlight[messageID]
+	return f.ledger.InFlight(messageID)
 }
 
 // Overlaps returns the message_ids that ever had two or more calls in
 // flight at once, with the most seen together. relay claims an event in
 // PostgreSQL before calling, so this stays empty.
 func (f *Fake) Overlaps() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := make(map[string]int, len(f.overlaps))
-	for k, v := range f.overlaps {
-		m[k] = v
-	}
-	return m
+	return f.ledger.Overlaps()
 }
 
 // Problems lists requests that broke the documented format.
 func (f *Fake) Problems() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.problems...)
+	return f.ledger.Problems()
 }

@@ -12,7 +12,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"sync"
@@ -20,7 +19,6 @@ import (
 	"time"
 
 	"relay/internal/vendors/confirm/confirmtest"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // Options configure a Fake.
@@ -45,16 +43,15 @@ type reply struct {
 // Fake is an http.Handler imitating Plivo's Conversion Feedback API.
 type Fake struct {
 	opts Options
-	srv  *httptest.Server
+	srv  *confirmtest.Server
 
-	mu         sync.Mutex
+	ledger confirmtest.Ledger[reply]
+
+	mu sync.Mutex
+	// n numbers the answers, for their ids; timestamps are those received
+	// per message_uuid, in order.
 	n          int
-	next       map[string][]reply
-	calls      map[string]int
 	timestamps map[string][]string
-	inFlight   map[string]int
-	overlaps   map[string]int
-	problems   []string
 }
 
 // New returns a fake with opts; NewServer also starts it.
@@ -62,19 +59,14 @@ func New(opts Options) *Fake {
 	if opts.SuccessStatus == 0 {
 		opts.SuccessStatus = http.StatusOK
 	}
-	return &Fake{opts: opts, next: map[string][]reply{}, calls: map[string]int{}, timestamps: map[string][]string{},
-		inFlight: map[string]int{}, overlaps: map[string]int{}}
+	return &Fake{opts: opts, timestamps: map[string][]string{}}
 }
 
 // NewServer starts a fake for the test's lifetime.
 func NewServer(t testing.TB, opts Options) *Fake {
 	t.Helper()
 	f := New(opts)
-	f.srv = httptest.NewServer(f)
-	t.Cleanup(func() {
-		f.srv.CloseClientConnections()
-		f.srv.Close()
-	})
+	f.srv = confirmtest.ServeTest(t, f)
 	return f
 }
 
@@ -83,31 +75,23 @@ func (f *Fake) URL() string { return f.srv.URL }
 
 // Answer makes the fake give kind to the next call for messageID.
 func (f *Fake) Answer(messageID string, kind confirmtest.Kind) {
-	f.push(messageID, reply{kind: kind})
+	f.ledger.Queue(messageID, reply{kind: kind})
 }
 
 // Raw makes the fake give r to the next call for messageID.
 func (f *Fake) Raw(messageID string, r confirmtest.Raw) {
-	f.push(messageID, reply{raw: &r})
+	f.ledger.Queue(messageID, reply{raw: &r})
 }
 
 // Error makes the fake answer the next call for messageID with status and
 // Plivo's error body {"api_id", "error": message}.
 func (f *Fake) Error(messageID string, status int, message string) {
-	f.push(messageID, reply{status: status, message: message})
-}
-
-func (f *Fake) push(id string, r reply) {
-	f.mu.Lock()
-	f.next[id] = append(f.next[id], r)
-	f.mu.Unlock()
+	f.ledger.Queue(messageID, reply{status: status, message: message})
 }
 
 // Calls counts the requests received for messageID.
 func (f *Fake) Calls(messageID string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[messageID]
+	return f.ledger.Calls(messageID)
 }
 
 // Timestamps returns the timestamps received for messageID, in order.
@@ -120,26 +104,12 @@ func (f *Fake) Timestamps(messageID string) []string {
 // Overlaps returns the message_uuids that ever had two calls in flight at
 // once, with the most seen together.
 func (f *Fake) Overlaps() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := make(map[string]int, len(f.overlaps))
-	for k, v := range f.overlaps {
-		m[k] = v
-	}
-	return m
+	return f.ledger.Overlaps()
 }
 
 // Problems lists what broke Plivo's documented format in the requests.
 func (f *Fake) Problems() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.problems...)
-}
-
-func (f *Fake) problem(format string, args ...any) {
-	f.mu.Lock()
-	f.problems = append(f.problems, fmt.Sprintf(format, args...))
-	f.mu.Unlock()
+	return f.ledger.Problems()
 }
 
 var (
@@ -153,76 +123,62 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// must stay one segment.
 	m := pathRe.FindStringSubmatch(r.URL.EscapedPath())
 	if m == nil {
-		f.problem("path %q is not /v1/account/{auth_id}/message/{message_uuid}/conversion/", r.URL.EscapedPath())
+		f.ledger.Problem("path %q is not /v1/account/{auth_id}/message/{message_uuid}/conversion/", r.URL.EscapedPath())
 		f.writeError(w, http.StatusNotFound, "not found")
 		return
 	}
 	authID, _ := url.PathUnescape(m[1])
 	id, _ := url.PathUnescape(m[2])
 	if authID != f.opts.AuthID {
-		f.problem("auth_id %q in the path, want the configured one", authID)
+		f.ledger.Problem("auth_id %q in the path, want the configured one", authID)
 	}
 	if r.Method != http.MethodPost {
-		f.problem("method %s, want POST", r.Method)
+		f.ledger.Problem("method %s, want POST", r.Method)
 	}
 	if r.URL.RawQuery != "" {
-		f.problem("query %q: the fields go in the JSON body", r.URL.RawQuery)
+		f.ledger.Problem("query %q: the fields go in the JSON body", r.URL.RawQuery)
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		f.problem("Content-Type %q, want application/json", r.Header.Get("Content-Type"))
+		f.ledger.Problem("Content-Type %q, want application/json", r.Header.Get("Content-Type"))
 	}
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
 	var body map[string]any
 	if err := json.Unmarshal(raw, &body); err != nil {
-		f.problem("body %q is not a JSON object: %v", raw, err)
+		f.ledger.Problem("body %q is not a JSON object: %v", raw, err)
 	}
 	for k := range body {
 		if k != "status" && k != "timestamp" {
-			f.problem("unexpected field %q", k)
+			f.ledger.Problem("unexpected field %q", k)
 		}
 	}
 	if s, _ := body["status"].(string); s != "CONVERTED" {
-		f.problem("status %v, want \"CONVERTED\"", body["status"])
+		f.ledger.Problem("status %v, want \"CONVERTED\"", body["status"])
 	}
 	ts, _ := body["timestamp"].(string)
 	if !timestampRe.MatchString(ts) {
-		f.problem("timestamp %v is not RFC 3339 UTC to the second (2020-08-01T11:32:26Z)", body["timestamp"])
+		f.ledger.Problem("timestamp %v is not RFC 3339 UTC to the second (2020-08-01T11:32:26Z)", body["timestamp"])
 	} else if t, err := time.Parse(time.RFC3339, ts); err != nil {
-		f.problem("timestamp %q: %v", ts, err)
+		f.ledger.Problem("timestamp %q: %v", ts, err)
 	} else if t.After(time.Now().Add(time.Minute)) {
-		f.problem("timestamp %q is in the future", ts)
+		f.ledger.Problem("timestamp %q is in the future", ts)
 	}
 	user, password, hasAuth := r.BasicAuth()
 	if !hasAuth {
-		f.problem("no HTTP Basic credentials")
+		f.ledger.Problem("no HTTP Basic credentials")
 	}
 
+	rep, _ := f.ledger.Begin(id)
+	defer f.ledger.End(id)
 	f.mu.Lock()
 	f.n++
-	f.calls[id]++
-	f.timestamps[id] = append(f.timestamps[id], ts)
-	f.inFlight[id]++
-	if c := f.inFlight[id]; c > 1 {
-		f.overlaps[id] = max(f.overlaps[id], c)
-	}
-	var rep reply
-	if q := f.next[id]; len(q) > 0 {
-		rep, f.next[id] = q[0], q[1:]
-	}
 	n := f.n
+	f.timestamps[id] = append(f.timestamps[id], ts)
 	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		if f.inFlight[id]--; f.inFlight[id] == 0 {
-			delete(f.inFlight, id)
-		}
-		f.mu.Unlock()
-	}()
 
 	authorized := hasAuth && user == f.opts.AuthID && password == f.opts.AuthToken && f.opts.AuthToken != ""
 	switch {
 	case rep.raw != nil:
-		f.writeRaw(w, r, *rep.raw)
+		confirmtest.WriteRaw(w, r, *rep.raw)
 	case rep.status != 0:
 		f.writeError(w, rep.status, rep.message)
 	case !authorized || rep.kind == confirmtest.Credentials:
@@ -253,31 +209,6 @@ func (f *Fake) writeError(w http.ResponseWriter, status int, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"api_id": uuid(n, 0xe0), "error": message})
-}
-
-// writeRaw sends r byte for byte.
-func (f *Fake) writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
-	if r.Delay > 0 {
-		select {
-		case <-time.After(r.Delay):
-		case <-req.Context().Done():
-			return
-		}
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if r.ContentType != "" {
-		w.Header().Set("Content-Type", r.ContentType)
-	}
-	status := r.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
 }
 
 // uuid is a UUID-shaped id, distinct for each n and kind.

@@ -8,10 +8,8 @@ package telesigntest
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +17,6 @@ import (
 
 	"relay/internal/vendors/confirm/confirmtest"
 	"relay/internal/vendors/telesign"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // Options configure a Fake.
@@ -68,22 +65,18 @@ type reply struct {
 // Fake is Telesign's completion API on a local port.
 type Fake struct {
 	opts Options
-	srv  *httptest.Server
+	srv  *confirmtest.Server
+
+	ledger confirmtest.Ledger[reply]
 
 	mu        sync.Mutex
-	next      map[string][]reply
-	calls     map[string]int
 	confirmed map[string]int
-	inFlight  map[string]int
-	overlaps  map[string]int
-	problems  []string
 }
 
 // NewServer starts a fake; Close stops it.
 func NewServer(opts Options) *Fake {
-	f := &Fake{opts: opts, next: map[string][]reply{}, calls: map[string]int{}, confirmed: map[string]int{},
-		inFlight: map[string]int{}, overlaps: map[string]int{}}
-	f.srv = httptest.NewServer(f)
+	f := &Fake{opts: opts, confirmed: map[string]int{}}
+	f.srv = confirmtest.Serve(f)
 	return f
 }
 
@@ -91,52 +84,36 @@ func NewServer(opts Options) *Fake {
 // Telesign's documented format.
 func Start(t testing.TB, opts Options) *Fake {
 	t.Helper()
-	f := NewServer(opts)
-	t.Cleanup(func() {
-		f.Close()
-		for _, p := range f.Problems() {
-			t.Errorf("fake Telesign: %s", p)
-		}
-	})
+	f := &Fake{opts: opts, confirmed: map[string]int{}}
+	f.srv = confirmtest.ServeStrict(t, f, "fake Telesign")
 	return f
 }
 
 // Close stops the fake, cutting any call still open.
-func (f *Fake) Close() {
-	f.srv.CloseClientConnections()
-	f.srv.Close()
-}
+func (f *Fake) Close() { f.srv.Close() }
 
 // URL is the fake's base URL (scheme and host).
 func (f *Fake) URL() string { return f.srv.URL }
 
 // Answer makes the fake give kind to the next call for referenceID.
 func (f *Fake) Answer(referenceID string, kind confirmtest.Kind) {
-	f.push(referenceID, reply{kind: kind})
+	f.ledger.Queue(referenceID, reply{kind: kind})
 }
 
 // Code makes the fake answer the next call for referenceID with one of
 // the documented error codes in Errors, in Telesign's words.
 func (f *Fake) Code(referenceID string, code int) {
-	f.push(referenceID, reply{code: code})
+	f.ledger.Queue(referenceID, reply{code: code})
 }
 
 // Raw makes the fake give r to the next call for referenceID.
 func (f *Fake) Raw(referenceID string, r confirmtest.Raw) {
-	f.push(referenceID, reply{raw: &r})
-}
-
-func (f *Fake) push(id string, r reply) {
-	f.mu.Lock()
-	f.next[id] = append(f.next[id], r)
-	f.mu.Unlock()
+	f.ledger.Queue(referenceID, reply{raw: &r})
 }
 
 // Calls counts the requests received for referenceID.
 func (f *Fake) Calls(referenceID string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[referenceID]
+	return f.ledger.Calls(referenceID)
 }
 
 // Confirmations counts the 1900 answers given for referenceID.
@@ -149,70 +126,40 @@ func (f *Fake) Confirmations(referenceID string) int {
 // Overlaps names the reference ids that ever had two calls in flight at
 // once, with the most seen together.
 func (f *Fake) Overlaps() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := make(map[string]int, len(f.overlaps))
-	for k, v := range f.overlaps {
-		m[k] = v
-	}
-	return m
+	return f.ledger.Overlaps()
 }
 
 // Problems lists what broke Telesign's documented format in the requests.
 func (f *Fake) Problems() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.problems...)
-}
-
-func (f *Fake) problem(format string, args ...any) {
-	f.mu.Lock()
-	f.problems = append(f.problems, fmt.Sprintf(format, args...))
-	f.mu.Unlock()
+	return f.ledger.Problems()
 }
 
 // ServeHTTP answers one completion request.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, ok := strings.CutPrefix(r.URL.Path, telesign.PathPrefix)
 	if !ok || !telesign.ReferenceID.MatchString(id) {
-		f.problem("path %q, want %s{32 hex digits}", r.URL.Path, telesign.PathPrefix)
+		f.ledger.Problem("path %q, want %s{32 hex digits}", r.URL.Path, telesign.PathPrefix)
 		writeError(w, -10001, http.StatusNotFound)
 		return
 	}
 	if r.Method != http.MethodPut {
-		f.problem("method %s, want PUT", r.Method)
+		f.ledger.Problem("method %s, want PUT", r.Method)
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
 	if r.URL.RawQuery != "" {
-		f.problem("a query string %q: the call takes no parameters", r.URL.RawQuery)
+		f.ledger.Problem("a query string %q: the call takes no parameters", r.URL.RawQuery)
 	}
 	if b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16)); len(b) > 0 {
-		f.problem("a body of %d bytes: the call has none", len(b))
+		f.ledger.Problem("a body of %d bytes: the call has none", len(b))
 	}
 	user, pass, basic := r.BasicAuth()
 	if !basic {
-		f.problem("no Basic Authorization header (CustomerID:APIKey)")
+		f.ledger.Problem("no Basic Authorization header (CustomerID:APIKey)")
 	}
 
-	f.mu.Lock()
-	f.calls[id]++
-	f.inFlight[id]++
-	if n := f.inFlight[id]; n > 1 {
-		f.overlaps[id] = max(f.overlaps[id], n)
-	}
-	var rep reply
-	if q := f.next[id]; len(q) > 0 {
-		rep, f.next[id] = q[0], q[1:]
-	}
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		if f.inFlight[id]--; f.inFlight[id] == 0 {
-			delete(f.inFlight, id)
-		}
-		f.mu.Unlock()
-	}()
+	rep, _ := f.ledger.Begin(id)
+	defer f.ledger.End(id)
 
 	switch {
 	case !basic:
@@ -223,7 +170,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep = reply{code: -30015}
 	}
 	if rep.raw != nil {
-		writeRaw(w, r, *rep.raw)
+		confirmtest.WriteRaw(w, r, *rep.raw)
 		return
 	}
 	switch rep.kind {
@@ -280,30 +227,3 @@ func writeError(w http.ResponseWriter, code, httpStatus int) {
 }
 
 func now() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000000Z") }
-
-// writeRaw sends r byte for byte.
-func writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
-	if r.Delay > 0 {
-		t := time.NewTimer(r.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-req.Context().Done():
-			return
-		}
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if r.ContentType != "" {
-		w.Header().Set("Content-Type", r.ContentType)
-	}
-	status := r.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
-}

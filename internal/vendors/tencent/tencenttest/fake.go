@@ -11,19 +11,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"relay/internal/vendors/confirm/confirmtest"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // Options configure a Fake. The credentials and the SdkAppId are
@@ -49,15 +45,9 @@ type Reply struct {
 // Fake is a ReportConversion endpoint. Unless told otherwise it answers
 // every well-formed, well-signed call with OK.
 type Fake struct {
-	opts Options
-	srv  *httptest.Server
-
-	mu       sync.Mutex
-	queue    map[string][]Reply
-	calls    map[string]int
-	problems []string
-	inFlight map[string]int
-	overlaps map[string]int
+	opts   Options
+	srv    *confirmtest.Server
+	ledger confirmtest.Ledger[Reply]
 }
 
 // Start starts a fake on a local port; Close stops it.
@@ -65,9 +55,8 @@ func Start(opts Options) *Fake {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	f := &Fake{opts: opts, queue: map[string][]Reply{}, calls: map[string]int{},
-		inFlight: map[string]int{}, overlaps: map[string]int{}}
-	f.srv = httptest.NewServer(f)
+	f := &Fake{opts: opts}
+	f.srv = confirmtest.Serve(f)
 	return f
 }
 
@@ -80,19 +69,14 @@ func NewServer(t testing.TB, opts Options) *Fake {
 }
 
 // Close stops the fake and the connections to it.
-func (f *Fake) Close() {
-	f.srv.CloseClientConnections()
-	f.srv.Close()
-}
+func (f *Fake) Close() { f.srv.Close() }
 
 // URL is the fake's base URL.
 func (f *Fake) URL() string { return f.srv.URL }
 
 // Reply queues r as the answer to the next call for serialNo.
 func (f *Fake) Reply(serialNo string, r Reply) {
-	f.mu.Lock()
-	f.queue[serialNo] = append(f.queue[serialNo], r)
-	f.mu.Unlock()
+	f.ledger.Queue(serialNo, r)
 }
 
 // Answer queues Tencent's own answer for kind. Tencent answers its errors
@@ -116,62 +100,30 @@ func (f *Fake) Raw(serialNo string, r confirmtest.Raw) { f.Reply(serialNo, Reply
 
 // Calls counts the requests received for serialNo.
 func (f *Fake) Calls(serialNo string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[serialNo]
+	return f.ledger.Calls(serialNo)
 }
 
 // Problems lists what broke Tencent's documented format.
 func (f *Fake) Problems() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.problems...)
+	return f.ledger.Problems()
 }
 
 // Overlaps names the SerialNos that ever had two calls in flight at once,
 // with the most seen together.
 func (f *Fake) Overlaps() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := make(map[string]int, len(f.overlaps))
-	for k, v := range f.overlaps {
-		m[k] = v
-	}
-	return m
-}
-
-func (f *Fake) problem(format string, args ...any) {
-	f.mu.Lock()
-	f.problems = append(f.problems, fmt.Sprintf(format, args...))
-	f.mu.Unlock()
+	return f.ledger.Overlaps()
 }
 
 // ServeHTTP answers one call.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err != nil {
-		f.problem("body: %v", err)
+		f.ledger.Problem("body: %v", err)
 		return
 	}
 	serialNo, fields := f.checkBody(body)
-	f.mu.Lock()
-	f.calls[serialNo]++
-	f.inFlight[serialNo]++
-	if n := f.inFlight[serialNo]; n > 1 {
-		f.overlaps[serialNo] = max(f.overlaps[serialNo], n)
-	}
-	var reply *Reply
-	if q := f.queue[serialNo]; len(q) > 0 {
-		reply, f.queue[serialNo] = &q[0], q[1:]
-	}
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		if f.inFlight[serialNo]--; f.inFlight[serialNo] <= 0 {
-			delete(f.inFlight, serialNo)
-		}
-		f.mu.Unlock()
-	}()
+	reply, queued := f.ledger.Begin(serialNo)
+	defer f.ledger.End(serialNo)
 
 	// Tencent refuses a badly signed call whatever was queued.
 	if code, msg := f.checkRequest(r, body); code != "" {
@@ -182,31 +134,12 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeCode(w, "MissingParameter", "The request is missing a required parameter `SerialNo`.")
 		return
 	}
-	if reply != nil && reply.Raw != nil {
-		raw := reply.Raw
-		if raw.Delay > 0 {
-			select {
-			case <-time.After(raw.Delay):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		for k, vs := range raw.Header {
-			w.Header()[k] = vs
-		}
-		if raw.ContentType != "" {
-			w.Header().Set("Content-Type", raw.ContentType)
-		}
-		status := raw.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		w.WriteHeader(status)
-		vendorbodytest.Write(w, r, raw.Body, raw.Drip, raw.Pad)
+	if queued && reply.Raw != nil {
+		confirmtest.WriteRaw(w, r, *reply.Raw)
 		return
 	}
-	if reply == nil {
-		reply = &Reply{Code: "Ok", Message: "ok"}
+	if !queued {
+		reply = Reply{Code: "Ok", Message: "ok"}
 	}
 	writeCode(w, reply.Code, reply.Message)
 }
@@ -229,20 +162,20 @@ func writeCode(w http.ResponseWriter, code, message string) {
 func (f *Fake) checkBody(body []byte) (serialNo string, fields bool) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {
-		f.problem("body is not a JSON object: %v", err)
+		f.ledger.Problem("body is not a JSON object: %v", err)
 		return "", false
 	}
 	for k := range m {
 		if k != "SmsSdkAppId" && k != "SerialNo" && k != "ConversionTime" {
-			f.problem("unexpected field %q", k)
+			f.ledger.Problem("unexpected field %q", k)
 		}
 	}
 	var appID string
 	if err := json.Unmarshal(m["SmsSdkAppId"], &appID); err != nil || appID != f.opts.SmsSdkAppID {
-		f.problem("SmsSdkAppId %s, want %q", m["SmsSdkAppId"], f.opts.SmsSdkAppID)
+		f.ledger.Problem("SmsSdkAppId %s, want %q", m["SmsSdkAppId"], f.opts.SmsSdkAppID)
 	}
 	if err := json.Unmarshal(m["SerialNo"], &serialNo); err != nil || serialNo == "" {
-		f.problem("SerialNo %s, want a non-empty string", m["SerialNo"])
+		f.ledger.Problem("SerialNo %s, want a non-empty string", m["SerialNo"])
 		return serialNo, false
 	}
 	if ct, ok := m["ConversionTime"]; ok {
@@ -250,9 +183,9 @@ func (f *Fake) checkBody(body []byte) (serialNo string, fields bool) {
 		n, err := strconv.ParseInt(string(ct), 10, 64)
 		switch {
 		case err != nil:
-			f.problem("ConversionTime %s is not an integer", ct)
+			f.ledger.Problem("ConversionTime %s is not an integer", ct)
 		case n <= 0 || n > f.opts.Now().Add(5*time.Minute).Unix():
-			f.problem("ConversionTime %d is not unix seconds up to now", n)
+			f.ledger.Problem("ConversionTime %d is not unix seconds up to now", n)
 		}
 	}
 	return serialNo, true
@@ -263,7 +196,7 @@ func (f *Fake) checkBody(body []byte) (serialNo string, fields bool) {
 // but for the wrong credentials the conformance suite asks for.
 func (f *Fake) checkRequest(r *http.Request, body []byte) (code, message string) {
 	if r.Method != http.MethodPost || r.URL.Path != "/" || r.URL.RawQuery != "" {
-		f.problem("%s %s, want POST /", r.Method, r.URL.RequestURI())
+		f.ledger.Problem("%s %s, want POST /", r.Method, r.URL.RequestURI())
 		return "InvalidAction", "The request method or path is not supported."
 	}
 	want := map[string]string{"Content-Type": "application/json; charset=utf-8", "X-TC-Action": "ReportConversion", "X-TC-Version": "2021-01-11"}
@@ -272,31 +205,31 @@ func (f *Fake) checkRequest(r *http.Request, body []byte) (code, message string)
 	}
 	for k, v := range want {
 		if got := r.Header.Get(k); got != v {
-			f.problem("%s %q, want %q", k, got, v)
+			f.ledger.Problem("%s %q, want %q", k, got, v)
 			return "InvalidParameter", "Common parameter " + k + " is invalid."
 		}
 	}
 	ts, err := strconv.ParseInt(r.Header.Get("X-TC-Timestamp"), 10, 64)
 	if err != nil {
-		f.problem("X-TC-Timestamp %q is not unix seconds", r.Header.Get("X-TC-Timestamp"))
+		f.ledger.Problem("X-TC-Timestamp %q is not unix seconds", r.Header.Get("X-TC-Timestamp"))
 		return "InvalidParameter", "X-TC-Timestamp is invalid."
 	}
 	if d := f.opts.Now().Unix() - ts; d > 300 || d < -300 {
-		f.problem("X-TC-Timestamp %d is %ds from now", ts, d)
+		f.ledger.Problem("X-TC-Timestamp %d is %ds from now", ts, d)
 		return "AuthFailure.SignatureExpire", "Signature expire. Timestamp is over 5 minutes."
 	}
 	id, scope, signed, sig, ok := parseAuthorization(r.Header.Get("Authorization"))
 	if !ok {
-		f.problem("Authorization %q is not TC3-HMAC-SHA256", r.Header.Get("Authorization"))
+		f.ledger.Problem("Authorization %q is not TC3-HMAC-SHA256", r.Header.Get("Authorization"))
 		return "AuthFailure.InvalidAuthorization", "The Authorization header is malformed."
 	}
 	date := time.Unix(ts, 0).UTC().Format("2006-01-02")
 	if scope != date+"/sms/tc3_request" {
-		f.problem("credential scope %q, want %q", scope, date+"/sms/tc3_request")
+		f.ledger.Problem("credential scope %q, want %q", scope, date+"/sms/tc3_request")
 		return "AuthFailure.SignatureFailure", "The provided credentials could not be validated."
 	}
 	if !contains(signed, "content-type") || !contains(signed, "host") || !sort.StringsAreSorted(signed) {
-		f.problem("SignedHeaders %q: content-type and host are required, sorted", strings.Join(signed, ";"))
+		f.ledger.Problem("SignedHeaders %q: content-type and host are required, sorted", strings.Join(signed, ";"))
 		return "AuthFailure.SignatureFailure", "The provided credentials could not be validated."
 	}
 	if id != f.opts.SecretID {
@@ -316,7 +249,7 @@ func (f *Fake) checkRequest(r *http.Request, body []byte) (code, message string)
 	key := mac([]byte("TC3"+f.opts.SecretKey), date)
 	key = mac(mac(key, "sms"), "tc3_request")
 	if want := hex.EncodeToString(mac(key, toSign)); !hmac.Equal([]byte(want), []byte(sig)) {
-		f.problem("signature %s, want %s", sig, want)
+		f.ledger.Problem("signature %s, want %s", sig, want)
 		return "AuthFailure.SignatureFailure", "The provided credentials could not be validated. Please check your signature is correct."
 	}
 	return "", ""

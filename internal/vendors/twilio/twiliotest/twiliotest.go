@@ -11,15 +11,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	"relay/internal/vendors/confirm/confirmtest"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 )
 
 // Options configure a Fake.
@@ -48,14 +45,9 @@ type reply struct {
 // Fake is an http.Handler imitating Twilio's Message Feedback resource.
 type Fake struct {
 	opts Options
-	srv  *httptest.Server
+	srv  *confirmtest.Server
 
-	mu       sync.Mutex
-	next     map[string][]reply
-	calls    map[string]int
-	inFlight map[string]int
-	overlaps map[string]int
-	problems []string
+	ledger confirmtest.Ledger[reply]
 }
 
 // New returns a fake with opts; NewServer also starts it.
@@ -63,19 +55,14 @@ func New(opts Options) *Fake {
 	if opts.SuccessStatus == 0 {
 		opts.SuccessStatus = http.StatusOK
 	}
-	return &Fake{opts: opts, next: map[string][]reply{}, calls: map[string]int{},
-		inFlight: map[string]int{}, overlaps: map[string]int{}}
+	return &Fake{opts: opts}
 }
 
 // NewServer starts a fake for the test's lifetime.
 func NewServer(t testing.TB, opts Options) *Fake {
 	t.Helper()
 	f := New(opts)
-	f.srv = httptest.NewServer(f)
-	t.Cleanup(func() {
-		f.srv.CloseClientConnections()
-		f.srv.Close()
-	})
+	f.srv = confirmtest.ServeTest(t, f)
 	return f
 }
 
@@ -84,56 +71,34 @@ func (f *Fake) URL() string { return f.srv.URL }
 
 // Answer makes the fake give kind to the next call for messageID.
 func (f *Fake) Answer(messageID string, kind confirmtest.Kind) {
-	f.push(messageID, reply{kind: kind})
+	f.ledger.Queue(messageID, reply{kind: kind})
 }
 
 // Raw makes the fake give r to the next call for messageID.
 func (f *Fake) Raw(messageID string, r confirmtest.Raw) {
-	f.push(messageID, reply{raw: &r})
+	f.ledger.Queue(messageID, reply{raw: &r})
 }
 
 // Error makes the fake answer the next call for messageID with a Twilio
 // error: HTTP status, code and message, as Twilio writes them.
 func (f *Fake) Error(messageID string, status, code int, message string) {
-	f.push(messageID, reply{status: status, code: code, message: message})
-}
-
-func (f *Fake) push(id string, r reply) {
-	f.mu.Lock()
-	f.next[id] = append(f.next[id], r)
-	f.mu.Unlock()
+	f.ledger.Queue(messageID, reply{status: status, code: code, message: message})
 }
 
 // Calls counts the requests received for messageID.
 func (f *Fake) Calls(messageID string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[messageID]
+	return f.ledger.Calls(messageID)
 }
 
 // Overlaps returns the MessageSids that ever had two calls in flight at
 // once, with the most seen together.
 func (f *Fake) Overlaps() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := make(map[string]int, len(f.overlaps))
-	for k, v := range f.overlaps {
-		m[k] = v
-	}
-	return m
+	return f.ledger.Overlaps()
 }
 
 // Problems lists what broke Twilio's documented format in the requests.
 func (f *Fake) Problems() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.problems...)
-}
-
-func (f *Fake) problem(format string, args ...any) {
-	f.mu.Lock()
-	f.problems = append(f.problems, fmt.Sprintf(format, args...))
-	f.mu.Unlock()
+	return f.ledger.Problems()
 }
 
 var (
@@ -146,66 +111,50 @@ var (
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := pathRe.FindStringSubmatch(r.URL.Path)
 	if m == nil {
-		f.problem("path %q is not /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Feedback.json", r.URL.Path)
+		f.ledger.Problem("path %q is not /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Feedback.json", r.URL.Path)
 		f.writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 		return
 	}
 	account, sid := m[1], m[2]
 	if !accountSIDRe.MatchString(account) {
-		f.problem("AccountSid %q off ^AC[0-9a-fA-F]{32}$", account)
+		f.ledger.Problem("AccountSid %q off ^AC[0-9a-fA-F]{32}$", account)
 	}
 	if !messageSIDRe.MatchString(sid) {
-		f.problem("MessageSid %q off ^(SM|MM)[0-9a-fA-F]{32}$", sid)
+		f.ledger.Problem("MessageSid %q off ^(SM|MM)[0-9a-fA-F]{32}$", sid)
 	}
 	if account != f.opts.AccountSID {
-		f.problem("AccountSid %q in the path, want the configured one", account)
+		f.ledger.Problem("AccountSid %q in the path, want the configured one", account)
 	}
 	if r.Method != http.MethodPost {
-		f.problem("method %s, want POST", r.Method)
+		f.ledger.Problem("method %s, want POST", r.Method)
 	}
 	if r.URL.RawQuery != "" {
-		f.problem("query %q: the fields go in the form body", r.URL.RawQuery)
+		f.ledger.Problem("query %q: the fields go in the form body", r.URL.RawQuery)
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		f.problem("Content-Type %q, want application/x-www-form-urlencoded", r.Header.Get("Content-Type"))
+		f.ledger.Problem("Content-Type %q, want application/x-www-form-urlencoded", r.Header.Get("Content-Type"))
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
 	form, err := url.ParseQuery(string(body))
 	switch {
 	case err != nil:
-		f.problem("body %q is not form-encoded: %v", body, err)
+		f.ledger.Problem("body %q is not form-encoded: %v", body, err)
 	case len(form) != 1 || len(form["Outcome"]) != 1 || form.Get("Outcome") != "confirmed":
-		f.problem("form %q, want exactly Outcome=confirmed", body)
+		f.ledger.Problem("form %q, want exactly Outcome=confirmed", body)
 	}
 	user, password, hasAuth := r.BasicAuth()
 	if !hasAuth {
-		f.problem("no HTTP Basic credentials")
+		f.ledger.Problem("no HTTP Basic credentials")
 	}
 
-	f.mu.Lock()
-	f.calls[sid]++
-	f.inFlight[sid]++
-	if c := f.inFlight[sid]; c > 1 {
-		f.overlaps[sid] = max(f.overlaps[sid], c)
-	}
-	var rep reply
-	if q := f.next[sid]; len(q) > 0 {
-		rep, f.next[sid] = q[0], q[1:]
-	}
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		if f.inFlight[sid]--; f.inFlight[sid] == 0 {
-			delete(f.inFlight, sid)
-		}
-		f.mu.Unlock()
-	}()
+	rep, _ := f.ledger.Begin(sid)
+	defer f.ledger.End(sid)
 
 	authorized := hasAuth && ((user == f.opts.AccountSID && password == f.opts.AuthToken && f.opts.AuthToken != "") ||
 		(f.opts.APIKeySID != "" && user == f.opts.APIKeySID && password == f.opts.APIKeySecret))
 	switch {
 	case rep.raw != nil:
-		f.writeRaw(w, r, *rep.raw)
+		confirmtest.WriteRaw(w, r, *rep.raw)
 	case rep.code != 0 || rep.status != 0:
 		f.writeError(w, rep.status, rep.code, rep.message)
 	case !authorized || rep.kind == confirmtest.Credentials:
@@ -240,31 +189,6 @@ func (f *Fake) writeError(w http.ResponseWriter, status, code int, message strin
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"code": code, "message": message, "more_info": fmt.Sprintf("https://www.twilio.com/docs/errors/%d", code), "status": status,
 	})
-}
-
-// writeRaw sends r byte for byte.
-func (f *Fake) writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
-	if r.Delay > 0 {
-		select {
-		case <-time.After(r.Delay):
-		case <-req.Context().Done():
-			return
-		}
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if r.ContentType != "" {
-		w.Header().Set("Content-Type", r.ContentType)
-	}
-	status := r.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
 }
 
 // MessageSID returns a well-formed MessageSid, distinct for each n.

@@ -6,10 +6,8 @@
 package vonagetest
 
 import (
-	"fmt"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"sync"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"relay/internal/vendors/confirm/confirmtest"
-	"relay/internal/vendors/vendorbody/vendorbodytest"
 	"relay/internal/vendors/vonage"
 )
 
@@ -40,25 +37,26 @@ type reply struct {
 // Fake is Vonage's Conversion API on a local port.
 type Fake struct {
 	opts Options
-	srv  *httptest.Server
+	srv  *confirmtest.Server
+
+	ledger confirmtest.Ledger[reply]
 
 	mu        sync.Mutex
-	next      map[string][]reply
-	calls     map[string]int
 	confirmed map[string]int
-	inFlight  map[string]int
-	overlaps  map[string]int
-	problems  []string
+}
+
+// newFake is a fake with opts' defaults, not yet serving.
+func newFake(opts Options) *Fake {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Fake{opts: opts, confirmed: map[string]int{}}
 }
 
 // NewServer starts a fake; Close stops it.
 func NewServer(opts Options) *Fake {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	f := &Fake{opts: opts, next: map[string][]reply{}, calls: map[string]int{}, confirmed: map[string]int{},
-		inFlight: map[string]int{}, overlaps: map[string]int{}}
-	f.srv = httptest.NewServer(f)
+	f := newFake(opts)
+	f.srv = confirmtest.Serve(f)
 	return f
 }
 
@@ -66,53 +64,37 @@ func NewServer(opts Options) *Fake {
 // Vonage's documented format.
 func Start(t testing.TB, opts Options) *Fake {
 	t.Helper()
-	f := NewServer(opts)
-	t.Cleanup(func() {
-		f.Close()
-		for _, p := range f.Problems() {
-			t.Errorf("fake Vonage: %s", p)
-		}
-	})
+	f := newFake(opts)
+	f.srv = confirmtest.ServeStrict(t, f, "fake Vonage")
 	return f
 }
 
 // Close stops the fake, cutting any call still open.
-func (f *Fake) Close() {
-	f.srv.CloseClientConnections()
-	f.srv.Close()
-}
+func (f *Fake) Close() { f.srv.Close() }
 
 // URL is the fake's base URL (scheme and host).
 func (f *Fake) URL() string { return f.srv.URL }
 
 // Answer makes the fake give kind to the next call for messageID.
 func (f *Fake) Answer(messageID string, kind confirmtest.Kind) {
-	f.push(messageID, reply{kind: kind})
+	f.ledger.Queue(messageID, reply{kind: kind})
 }
 
 // Status makes the fake answer the next call for messageID with a status
 // Vonage documents (401, 402, 420, 422, 423, 429, 500, 503), in Vonage's
 // words.
 func (f *Fake) Status(messageID string, status int) {
-	f.push(messageID, reply{status: status})
+	f.ledger.Queue(messageID, reply{status: status})
 }
 
 // Raw makes the fake give r to the next call for messageID.
 func (f *Fake) Raw(messageID string, r confirmtest.Raw) {
-	f.push(messageID, reply{raw: &r})
-}
-
-func (f *Fake) push(id string, r reply) {
-	f.mu.Lock()
-	f.next[id] = append(f.next[id], r)
-	f.mu.Unlock()
+	f.ledger.Queue(messageID, reply{raw: &r})
 }
 
 // Calls counts the requests received for messageID.
 func (f *Fake) Calls(messageID string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[messageID]
+	return f.ledger.Calls(messageID)
 }
 
 // Confirmations counts the 200 answers given for messageID.
@@ -125,26 +107,12 @@ func (f *Fake) Confirmations(messageID string) int {
 // Overlaps names the message ids that ever had two calls in flight at
 // once, with the most seen together.
 func (f *Fake) Overlaps() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := make(map[string]int, len(f.overlaps))
-	for k, v := range f.overlaps {
-		m[k] = v
-	}
-	return m
+	return f.ledger.Overlaps()
 }
 
 // Problems lists what broke Vonage's documented format in the requests.
 func (f *Fake) Problems() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.problems...)
-}
-
-func (f *Fake) problem(format string, args ...any) {
-	f.mu.Lock()
-	f.problems = append(f.problems, fmt.Sprintf(format, args...))
-	f.mu.Unlock()
+	return f.ledger.Problems()
 }
 
 // fields are the parameters of a conversion request; timestamp is
@@ -154,27 +122,27 @@ var fields = map[string]bool{"api_key": true, "api_secret": true, "message-id": 
 // ServeHTTP answers one Conversion API request.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != vonage.Path {
-		f.problem("path %q, want %q", r.URL.Path, vonage.Path)
+		f.ledger.Problem("path %q, want %q", r.URL.Path, vonage.Path)
 		http.NotFound(w, r)
 		return
 	}
 	if r.Method != http.MethodPost {
-		f.problem("method %s, want POST (the Conversion API only accepts POST)", r.Method)
+		f.ledger.Problem("method %s, want POST (the Conversion API only accepts POST)", r.Method)
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		f.problem("Content-Type %q, want application/x-www-form-urlencoded", r.Header.Get("Content-Type"))
+		f.ledger.Problem("Content-Type %q, want application/x-www-form-urlencoded", r.Header.Get("Content-Type"))
 	}
 	if r.URL.RawQuery != "" {
-		f.problem("parameters in the query string (%d bytes): the credentials would reach access logs", len(r.URL.RawQuery))
+		f.ledger.Problem("parameters in the query string (%d bytes): the credentials would reach access logs", len(r.URL.RawQuery))
 	}
 	if r.Header.Get("Authorization") != "" {
-		f.problem("an Authorization header: the credentials go as api_key and api_secret parameters")
+		f.ledger.Problem("an Authorization header: the credentials go as api_key and api_secret parameters")
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<16)
 	if err := r.ParseForm(); err != nil {
-		f.problem("body is not a form: %v", err)
+		f.ledger.Problem("body is not a form: %v", err)
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
@@ -182,30 +150,14 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.checkForm(form)
 	id := form.Get("message-id")
 
-	f.mu.Lock()
-	f.calls[id]++
-	f.inFlight[id]++
-	if n := f.inFlight[id]; n > 1 {
-		f.overlaps[id] = max(f.overlaps[id], n)
-	}
-	var rep reply
-	if q := f.next[id]; len(q) > 0 {
-		rep, f.next[id] = q[0], q[1:]
-	}
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		if f.inFlight[id]--; f.inFlight[id] == 0 {
-			delete(f.inFlight, id)
-		}
-		f.mu.Unlock()
-	}()
+	rep, _ := f.ledger.Begin(id)
+	defer f.ledger.End(id)
 
 	if (f.opts.APIKey != "" && form.Get("api_key") != f.opts.APIKey) || (f.opts.APISecret != "" && form.Get("api_secret") != f.opts.APISecret) {
 		rep = reply{status: http.StatusUnauthorized}
 	}
 	if rep.raw != nil {
-		writeRaw(w, r, *rep.raw)
+		confirmtest.WriteRaw(w, r, *rep.raw)
 		return
 	}
 	status := rep.status
@@ -259,53 +211,26 @@ func (f *Fake) checkForm(form url.Values) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if _, ok := fields[k]; !ok {
-			f.problem("unexpected parameter %q", k)
+			f.ledger.Problem("unexpected parameter %q", k)
 		} else if len(form[k]) != 1 {
-			f.problem("parameter %q given %d times", k, len(form[k]))
+			f.ledger.Problem("parameter %q given %d times", k, len(form[k]))
 		}
 	}
 	for k, required := range fields {
 		if required && form.Get(k) == "" {
-			f.problem("missing parameter %q", k)
+			f.ledger.Problem("missing parameter %q", k)
 		}
 	}
 	if d := form.Get("delivered"); d != "" && d != "true" {
-		f.problem("delivered=%q, want true", d)
+		f.ledger.Problem("delivered=%q, want true", d)
 	}
 	if ts, ok := form["timestamp"]; ok {
 		at, err := time.ParseInLocation(vonage.TimestampLayout, ts[0], time.UTC)
 		switch {
 		case err != nil:
-			f.problem("timestamp %q is not yyyy-MM-dd HH:mm:ss", ts[0])
+			f.ledger.Problem("timestamp %q is not yyyy-MM-dd HH:mm:ss", ts[0])
 		case at.After(f.opts.Now().Add(time.Minute)):
-			f.problem("timestamp %q is in the future (not UTC?)", ts[0])
+			f.ledger.Problem("timestamp %q is in the future (not UTC?)", ts[0])
 		}
 	}
-}
-
-// writeRaw sends r byte for byte.
-func writeRaw(w http.ResponseWriter, req *http.Request, r confirmtest.Raw) {
-	if r.Delay > 0 {
-		t := time.NewTimer(r.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-req.Context().Done():
-			return
-		}
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if r.ContentType != "" {
-		w.Header().Set("Content-Type", r.ContentType)
-	}
-	status := r.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	vendorbodytest.Write(w, req, r.Body, r.Drip, r.Pad)
 }
