@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,10 +97,10 @@ func TestTransportError(t *testing.T) {
 
 func TestNewHTTPClientFollowsNoRedirect(t *testing.T) {
 	t.Parallel()
-	followed := false
+	var followed atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/elsewhere" {
-			followed = true
+			followed.Store(true)
 			return
 		}
 		http.Redirect(w, r, "/elsewhere", http.StatusFound)
@@ -110,8 +111,8 @@ func TestNewHTTPClientFollowsNoRedirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound || followed {
-		t.Errorf("status %d, followed %v: want the 302 itself", resp.StatusCode, followed)
+	if resp.StatusCode != http.StatusFound || followed.Load() {
+		t.Errorf("status %d, followed %v: want the 302 itself", resp.StatusCode, followed.Load())
 	}
 }
 
