@@ -74,7 +74,7 @@ func (m *Main) openMonitor(ctx context.Context) error {
 	}
 	if len(vs.sources) > 0 {
 		bm := monitor.NewBalanceMonitor(monitor.BalanceConfig{
-			Sources: vs.sources, Interval: cfg.BalanceInterval, Logger: m.Logger, Metrics: m.Metrics,
+			Sources: vs.sources, Interval: cfg.BalanceInterval, Logger: m.Logger, Metrics: m.Metrics, Outbox: m.Outbox,
 		}, m.Store, m.Bus.JS)
 		m.background = append(m.background, bm.Run)
 	}
@@ -84,8 +84,8 @@ func (m *Main) openMonitor(ctx context.Context) error {
 		Clients: reportClients, Interval: cfg.ReportInterval, Batch: cfg.ReportBatch,
 		// A claimed message is kept from other replicas while its calls
 		// (a bisected batch makes several) are in flight.
-		Lease: max(5*time.Minute, 20*cfg.VendorTimeout), Logger: m.Logger, Metrics: m.Metrics,
-	}, m.Store, m.Bus.JS)
+		Lease: max(5*time.Minute, 20*cfg.VendorTimeout), Logger: m.Logger, Metrics: m.Metrics, Outbox: m.Outbox,
+	}, m.Store)
 	m.background = append(m.background, rp.Run)
 	return nil
 }

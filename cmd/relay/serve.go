@@ -23,8 +23,8 @@ import (
 	"relay/internal/config"
 	"relay/internal/inbound"
 	"relay/internal/metrics"
-	"relay/internal/monitor"
 	"relay/internal/outbound"
+	"relay/internal/outbox"
 	"relay/internal/retention"
 	"relay/internal/store"
 	"relay/internal/telemetry"
@@ -50,7 +50,7 @@ type Main struct {
 	Workers []*outbound.Worker
 	// Outbox publishes what commits wrote to the outbox (alerts,
 	// re-drives of replays and resumes); every process runs one.
-	Outbox *monitor.Publisher
+	Outbox *outbox.Publisher
 	// Reconciler re-drives owed events from PostgreSQL (worker roles;
 	// one replica at a time holds its lease).
 	Reconciler *outbound.Reconciler
@@ -119,7 +119,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 
-	m.Outbox = monitor.NewPublisher(m.Store, m.Bus.JS, m.Logger)
+	m.Outbox = outbox.NewPublisher(m.Store, m.Bus.JS, m.Logger)
 	m.background = append(m.background, func(ctx context.Context) { m.Outbox.Run(ctx, time.Second) })
 
 	var vendors []string

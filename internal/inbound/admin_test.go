@@ -13,9 +13,9 @@ import (
 	"github.com/google/uuid"
 
 	"relay/internal/inbound"
-	"relay/internal/monitor"
 	"relay/internal/ops"
 	"relay/internal/outbound"
+	"relay/internal/outbox"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -342,7 +342,7 @@ func TestAdminReplayListing(t *testing.T) {
 	}
 	// The re-drive was committed to the outbox with the reset; the
 	// process's outbox publisher sends it.
-	if n, err := monitor.NewPublisher(st, e.js, quietLogger()).Flush(context.Background()); err != nil || n != 1 {
+	if n, err := outbox.NewPublisher(st, e.js, quietLogger()).Flush(context.Background()); err != nil || n != 1 {
 		t.Fatalf("outbox flush: %d, %v; want the replay's re-drive", n, err)
 	}
 	last := e.lastRegistration(t)

@@ -32,6 +32,8 @@ type BalanceConfig struct {
 	Metrics *metrics.Metrics
 	// Now is the clock of leases, readings and alerts; default time.Now.
 	Now func() time.Time
+	// Outbox, when set, is flushed after each poll (alerts).
+	Outbox Outbox
 }
 
 // BalanceMonitor polls vendor balances. Every replica may run one: a
@@ -50,7 +52,6 @@ type BalanceMonitor struct {
 	cfg BalanceConfig
 	st  *store.Store
 	js  JetStream
-	pub *Publisher
 	log *slog.Logger
 	m   *metrics.Metrics
 }
@@ -75,7 +76,7 @@ func NewBalanceMonitor(cfg BalanceConfig, st *store.Store, js JetStream) *Balanc
 	if cfg.Holder == "" {
 		cfg.Holder = HolderID()
 	}
-	return &BalanceMonitor{cfg: cfg, st: st, js: js, pub: NewPublisher(st, js, cfg.Logger), log: cfg.Logger, m: cfg.Metrics}
+	return &BalanceMonitor{cfg: cfg, st: st, js: js, log: cfg.Logger, m: cfg.Metrics}
 }
 
 // HolderID names this process in leases: host, pid and a random suffix.
@@ -114,8 +115,10 @@ func (b *BalanceMonitor) PollOnce(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	if _, err := b.pub.Flush(ctx); err != nil && ctx.Err() == nil {
-		b.log.Warn("publishing alerts", "err", err)
+	if b.cfg.Outbox != nil {
+		if _, err := b.cfg.Outbox.Flush(ctx); err != nil && ctx.Err() == nil {
+			b.log.Warn("publishing alerts", "err", err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -14,6 +14,7 @@ import (
 	"relay/internal/bus"
 	"relay/internal/metrics"
 	"relay/internal/monitor"
+	"relay/internal/outbox"
 	"relay/internal/vendors/jpush"
 	"relay/internal/vendors/jpush/jpushtest"
 	"relay/internal/vendors/laaffic"
@@ -43,6 +44,7 @@ func (b *bundle) balanceMonitor(sources ...monitor.Source) *monitor.BalanceMonit
 func (b *bundle) balanceMonitorWith(m *metrics.Metrics, sources ...monitor.Source) *monitor.BalanceMonitor {
 	return monitor.NewBalanceMonitor(monitor.BalanceConfig{
 		Sources: sources, Interval: time.Minute, Logger: quiet(), Metrics: m, Now: b.clock.Now,
+		Outbox: outbox.NewPublisher(b.st, b.js, quiet()),
 	}, b.st, b.js)
 }
 

@@ -50,6 +50,8 @@ type ReportConfig struct {
 	Metrics     *metrics.Metrics
 	// Now is the clock of due times, backoff and expiry; default time.Now.
 	Now func() time.Time
+	// Outbox, when set, is flushed after each tick (the reports finalised).
+	Outbox Outbox
 }
 
 // ReportPoller asks vendors for the delivery reports of tracked messages.
@@ -60,17 +62,16 @@ type ReportConfig struct {
 // appId), and records the answers: a final status through one conditional
 // UPDATE per message (the single gate), anything else with the next poll
 // time of Schedule. The reports of finalised messages leave through the
-// Publisher's outbox.
+// outbox (Config.Outbox).
 type ReportPoller struct {
 	cfg ReportConfig
 	st  *store.Store
-	pub *Publisher
 	log *slog.Logger
 	m   *metrics.Metrics
 }
 
-// NewReportPoller returns a poller over st publishing to js.
-func NewReportPoller(cfg ReportConfig, st *store.Store, js JetStream) *ReportPoller {
+// NewReportPoller returns a poller over st.
+func NewReportPoller(cfg ReportConfig, st *store.Store) *ReportPoller {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -98,7 +99,7 @@ func NewReportPoller(cfg ReportConfig, st *store.Store, js JetStream) *ReportPol
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
 	}
-	return &ReportPoller{cfg: cfg, st: st, pub: NewPublisher(st, js, cfg.Logger), log: cfg.Logger, m: cfg.Metrics}
+	return &ReportPoller{cfg: cfg, st: st, log: cfg.Logger, m: cfg.Metrics}
 }
 
 // Backoff is the wait after a message's polls-th poll.
@@ -172,7 +173,10 @@ func (p *ReportPoller) PollOnce(ctx context.Context) error {
 			break
 		}
 	}
-	_, err := p.pub.Flush(ctx)
+	if p.cfg.Outbox == nil {
+		return nil
+	}
+	_, err := p.cfg.Outbox.Flush(ctx)
 	return err
 }
 

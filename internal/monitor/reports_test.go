@@ -15,6 +15,7 @@ import (
 	"relay/internal/bus"
 	"relay/internal/inbound"
 	"relay/internal/monitor"
+	"relay/internal/outbox"
 	"relay/internal/store"
 	"relay/internal/vendors/signedapi/signedapitest"
 )
@@ -43,7 +44,9 @@ func setupReports(t *testing.T, ttl time.Duration) *reportBundle {
 }
 
 func (r *reportBundle) poller() *monitor.ReportPoller {
-	return monitor.NewReportPoller(r.cfg, r.st, r.js)
+	cfg := r.cfg
+	cfg.Outbox = outbox.NewPublisher(r.st, r.js, quiet())
+	return monitor.NewReportPoller(cfg, r.st)
 }
 
 // track registers vendor message ids under appID.
@@ -370,8 +373,8 @@ func TestReportGateAndOutboxRepublish(t *testing.T) {
 	// A publisher that crashes after its publish: nothing is stamped.
 	n, err := r.st.PublishReports(ctx, 10, func(ctx context.Context, ms []store.Message) []uuid.UUID {
 		for _, m := range ms {
-			data, _ := json.Marshal(monitor.ReportPayload(m))
-			if _, err := r.js.Publish(ctx, bus.ReportSubject(m.Vendor), data, jetstream.WithMsgID(monitor.ReportMsgID(m.ID))); err != nil {
+			data, _ := json.Marshal(outbox.ReportPayload(m))
+			if _, err := r.js.Publish(ctx, bus.ReportSubject(m.Vendor), data, jetstream.WithMsgID(outbox.ReportMsgID(m.ID))); err != nil {
 				t.Error(err)
 			}
 		}
@@ -384,7 +387,7 @@ func TestReportGateAndOutboxRepublish(t *testing.T) {
 		t.Fatal("stamped without a successful publisher")
 	}
 	for range 2 {
-		if _, err := monitor.NewPublisher(r.st, r.js, quiet()).Flush(ctx); err != nil {
+		if _, err := outbox.NewPublisher(r.st, r.js, quiet()).Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"relay/internal/bus"
-	"relay/internal/monitor"
 	"relay/internal/outbound"
+	"relay/internal/outbox"
 	"relay/internal/store"
 	"relay/internal/testenv"
 )
@@ -168,7 +168,7 @@ func TestReplayWhileTheBusIsDown(t *testing.T) {
 			t.Fatalf("message %q on the stream before the outbox was flushed", got)
 		}
 	}
-	pub := monitor.NewPublisher(e.st, e.js, slog.New(slog.DiscardHandler))
+	pub := outbox.NewPublisher(e.st, e.js, slog.New(slog.DiscardHandler))
 	if n, err := pub.Flush(ctx); err != nil || n != 2 {
 		t.Fatalf("outbox flush: %d, %v; want the 2 re-drives", n, err)
 	}

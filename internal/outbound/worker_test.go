@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"relay/internal/bus"
-	"relay/internal/monitor"
+	"relay/internal/outbox"
 	"relay/internal/store"
 	"relay/internal/testenv"
 	"relay/internal/vendors/confirm"
@@ -111,7 +111,7 @@ func (bd *bundle) config(mod func(*Config)) Config {
 // (short intervals).
 func (bd *bundle) start(t *testing.T, cfg Config, hook func(context.Context) error) (stop func()) {
 	t.Helper()
-	pub := monitor.NewPublisher(bd.st, bd.bus.JS, quietLogger())
+	pub := outbox.NewPublisher(bd.st, bd.bus.JS, quietLogger())
 	cfg.Nudge = pub.Nudge
 	w := NewWorker(cfg, bd.st, bd.bus.JS, bd.consumer)
 	w.beforeCommit = hook

@@ -1,4 +1,9 @@
-package monitor
+// Package outbox publishes what PostgreSQL's commits owe the bus: alerts
+// and re-drives written to the outbox table in the transaction that
+// decided them, and the reports of tracked messages that reached a final
+// status. One Publisher runs per process; the workers, the pollers and
+// the operator's requests nudge it after a commit that owes something.
+package outbox
 
 import (
 	"context"
@@ -13,7 +18,7 @@ import (
 	"relay/internal/store"
 )
 
-// JetStream is the part of JetStream the monitor publishes with.
+// JetStream is the part of JetStream the outbox publishes with.
 type JetStream interface {
 	Publish(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
 	PublishAsync(subject string, data []byte, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
@@ -183,45 +188,6 @@ func ReportPayload(m store.Message) bus.Report {
 		r.RawReceiveTime = *m.RawReceiveTime
 	}
 	return r
-}
-
-// enqueueAlert writes an alert to the outbox in db's transaction.
-func enqueueAlert(ctx context.Context, st *store.Store, db store.DBTX, vendor string, payload any) error {
-	data, err := json.Marshal(payload)
-	if err != nil {
-		return err
-	}
-	return st.EnqueueOutbox(ctx, db, store.OutboxMessage{
-		Subject: bus.AlertSubject(vendor), MsgID: "alert:" + uuid.NewString(), Payload: data,
-	})
-}
-
-// credentialsFlag is the monitor_flags name of a rejected-credentials
-// state per API ("balance", "reports"), so that two APIs of one vendor
-// answering differently do not make the alert flap.
-func credentialsFlag(api string) string { return "credentials_rejected:" + api }
-
-// noteCredentials records, in db's transaction, whether the vendor's api
-// accepted the credentials: callErr of class ClassAccount sets the flag
-// and raises credentials_rejected on the transition; callErr nil clears it
-// and raises credentials_accepted on the transition; other errors say
-// nothing about the credentials.
-func noteCredentials(ctx context.Context, st *store.Store, db store.DBTX, vendor, api, class string, callErr error, at time.Time) error {
-	var active bool
-	var kind, msg string
-	switch {
-	case callErr == nil:
-		kind, msg = "credentials_accepted", vendor+" "+api+" call accepted again"
-	case class == ClassAccount:
-		active, kind, msg = true, "credentials_rejected", callErr.Error()
-	default:
-		return nil
-	}
-	changed, err := st.SetFlag(ctx, db, vendor, credentialsFlag(api), active, msg, at)
-	if err != nil || !changed {
-		return err
-	}
-	return enqueueAlert(ctx, st, db, vendor, bus.Alert{Vendor: vendor, Kind: kind, Message: msg, Code: vendorCode(callErr), At: at.UTC()})
 }
 
 func utc(t *time.Time) *time.Time {
