@@ -89,7 +89,7 @@ func twilioTap() *vendorTap {
 // vonageTap is Vonage's fake with a random key and secret.
 func vonageTap() *vendorTap {
 	key, secret := "chaos"+randHex(4), "vs_"+randHex(16)
-	f := vonagetest.NewServer(vonagetest.Options{APIKey: key, APISecret: secret})
+	f := vonagetest.Start(vonagetest.Options{APIKey: key, APISecret: secret})
 	tap := newTap("vonage", "RELAY_VONAGE_URL", f, func(r *http.Request) string {
 		// The id is a form field: read the body, then give it back whole
 		// to the fake.

@@ -13,7 +13,7 @@ import (
 // answers status 1900; a reference id it does not know is -10001, a
 // permanent failure of the event.
 func ExampleClient_Confirm() {
-	fake := telesigntest.NewServer(telesigntest.Options{CustomerID: "FFFFFFFF-EEEE-DDDD-1234-AB1234567890", APIKey: "EXAMPLE----TE8sTgg45yusumoN6BYsBVkh+yRJ5czgsnCehZaOYldPJdmFh6NeX8kunZ2zU1YWaUw/0wV6xfw=="})
+	fake := telesigntest.Start(telesigntest.Options{CustomerID: "FFFFFFFF-EEEE-DDDD-1234-AB1234567890", APIKey: "EXAMPLE----TE8sTgg45yusumoN6BYsBVkh+yRJ5czgsnCehZaOYldPJdmFh6NeX8kunZ2zU1YWaUw/0wV6xfw=="})
 	defer fake.Close()
 
 	client := telesign.New(telesign.Config{

@@ -36,7 +36,7 @@ func TestConformance(t *testing.T) {
 			return newClient(baseURL, timeout)
 		},
 		Fake: func(t *testing.T) confirmtest.Fake {
-			return telesigntest.Start(t, telesigntest.Options{CustomerID: testCustomerID, APIKey: testAPIKey})
+			return telesigntest.NewServer(t, telesigntest.Options{CustomerID: testCustomerID, APIKey: testAPIKey})
 		},
 		MessageID: refID,
 		Secrets:   []string{testAPIKey, testCustomerID},
@@ -60,7 +60,7 @@ func TestClassifyCodes(t *testing.T) {
 	for c := -30012; c <= -30000; c++ {
 		want[c] = confirm.Credentials
 	}
-	fake := telesigntest.Start(t, telesigntest.Options{CustomerID: testCustomerID, APIKey: testAPIKey})
+	fake := telesigntest.NewServer(t, telesigntest.Options{CustomerID: testCustomerID, APIKey: testAPIKey})
 	client := newClient(fake.URL(), 5*time.Second)
 	codes := make([]int, 0, len(want))
 	for c := range want {
@@ -93,7 +93,7 @@ func TestClassifyCodes(t *testing.T) {
 // TestBodies: the verdict comes from the body's codes, errors first.
 func TestBodies(t *testing.T) {
 	t.Parallel()
-	fake := telesigntest.Start(t, telesigntest.Options{})
+	fake := telesigntest.NewServer(t, telesigntest.Options{})
 	client := newClient(fake.URL(), 5*time.Second)
 	for i, c := range []struct {
 		name   string
@@ -157,7 +157,7 @@ func TestRequest(t *testing.T) {
 // TestInvalidReferenceID: an id Telesign could never accept costs no call.
 func TestInvalidReferenceID(t *testing.T) {
 	t.Parallel()
-	fake := telesigntest.Start(t, telesigntest.Options{})
+	fake := telesigntest.NewServer(t, telesigntest.Options{})
 	client := newClient(fake.URL(), time.Second)
 	for _, id := range []string{"", "567A4C809E30060091D27AE21FFF0EC", "567A4C809E30060091D27AE21FFF0EC5A", "../../v1/messaging/567A4C809E3006", "567A4C809E30060091D27AE21FFF0ECZ"} {
 		a, err := client.Confirm(context.Background(), confirm.Conversion{MessageID: id})
@@ -173,7 +173,7 @@ func TestInvalidReferenceID(t *testing.T) {
 // TestWrongCredentials: the fake refuses them as Telesign does.
 func TestWrongCredentials(t *testing.T) {
 	t.Parallel()
-	fake := telesigntest.Start(t, telesigntest.Options{CustomerID: testCustomerID, APIKey: "another-api-key-000"})
+	fake := telesigntest.NewServer(t, telesigntest.Options{CustomerID: testCustomerID, APIKey: "another-api-key-000"})
 	a, err := newClient(fake.URL(), 5*time.Second).Confirm(context.Background(), confirm.Conversion{MessageID: refID(0x300)})
 	if err != nil || a.Outcome != confirm.Credentials || a.Status != "-30015" {
 		t.Errorf("%+v, %v; want credentials -30015", a, err)
@@ -183,7 +183,7 @@ func TestWrongCredentials(t *testing.T) {
 // TestRetryAfterRead: a Retry-After Telesign (or its edge) sends is kept.
 func TestRetryAfterRead(t *testing.T) {
 	t.Parallel()
-	fake := telesigntest.Start(t, telesigntest.Options{})
+	fake := telesigntest.NewServer(t, telesigntest.Options{})
 	id := refID(0x400)
 	fake.Raw(id, confirmtest.Raw{Status: 429, Header: http.Header{"Retry-After": {"7"}}, ContentType: "application/json", Body: `{"errors":[],"status":{"description":"Too many requests"}}`})
 	a, err := newClient(fake.URL(), 5*time.Second).Confirm(context.Background(), confirm.Conversion{MessageID: id})
@@ -196,7 +196,7 @@ func TestRetryAfterRead(t *testing.T) {
 // are held until the fake has seen them together, then cancelled.
 func TestOverlapsSeen(t *testing.T) {
 	t.Parallel()
-	fake := telesigntest.Start(t, telesigntest.Options{})
+	fake := telesigntest.NewServer(t, telesigntest.Options{})
 	id := refID(0x500)
 	fake.Raw(id, confirmtest.Raw{Delay: time.Minute})
 	fake.Raw(id, confirmtest.Raw{Delay: time.Minute})

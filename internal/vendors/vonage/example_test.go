@@ -14,7 +14,7 @@ import (
 // a repeat, with 200; an account without conversion enabled is answered
 // 402, which pauses the vendor until Vonage's support enables it.
 func ExampleClient_Confirm() {
-	fake := vonagetest.NewServer(vonagetest.Options{APIKey: "a1b2c3d4", APISecret: "s3cr3tValue1234"})
+	fake := vonagetest.Start(vonagetest.Options{APIKey: "a1b2c3d4", APISecret: "s3cr3tValue1234"})
 	defer fake.Close()
 
 	client := vonage.New(vonage.Config{

@@ -34,7 +34,7 @@ func TestConformance(t *testing.T) {
 			return newClient(baseURL, timeout)
 		},
 		Fake: func(t *testing.T) confirmtest.Fake {
-			return vonagetest.Start(t, vonagetest.Options{APIKey: testKey, APISecret: testSecret})
+			return vonagetest.NewServer(t, vonagetest.Options{APIKey: testKey, APISecret: testSecret})
 		},
 		MessageID: func(n int) string { return fmt.Sprintf("0A00000001%07X", n) },
 		Secrets:   []string{testSecret, testKey},
@@ -51,7 +51,7 @@ func TestConformance(t *testing.T) {
 // outcome, through the client and the fake's own words.
 func TestClassify(t *testing.T) {
 	t.Parallel()
-	fake := vonagetest.Start(t, vonagetest.Options{APIKey: testKey, APISecret: testSecret})
+	fake := vonagetest.NewServer(t, vonagetest.Options{APIKey: testKey, APISecret: testSecret})
 	client := newClient(fake.URL(), 5*time.Second)
 	for i, c := range []struct {
 		status  int
@@ -137,7 +137,7 @@ func TestRequest(t *testing.T) {
 // TestEmptyMessageID: an id Vonage could never accept costs no call.
 func TestEmptyMessageID(t *testing.T) {
 	t.Parallel()
-	fake := vonagetest.Start(t, vonagetest.Options{})
+	fake := vonagetest.NewServer(t, vonagetest.Options{})
 	a, err := newClient(fake.URL(), time.Second).Confirm(context.Background(), confirm.Conversion{})
 	if err != nil || a.Outcome != confirm.Permanent || a.Status != "invalid message_id" {
 		t.Errorf("%+v, %v: want permanent, invalid message_id", a, err)
@@ -150,7 +150,7 @@ func TestEmptyMessageID(t *testing.T) {
 // TestWrongCredentials: the fake checks the credentials as Vonage does.
 func TestWrongCredentials(t *testing.T) {
 	t.Parallel()
-	fake := vonagetest.Start(t, vonagetest.Options{APIKey: testKey, APISecret: "another-secret-1"})
+	fake := vonagetest.NewServer(t, vonagetest.Options{APIKey: testKey, APISecret: "another-secret-1"})
 	a, err := newClient(fake.URL(), 5*time.Second).Confirm(context.Background(), confirm.Conversion{MessageID: "0D00000000000001"})
 	if err != nil || a.Outcome != confirm.Credentials || a.HTTPStatus != 401 {
 		t.Errorf("%+v, %v: want credentials", a, err)
@@ -160,7 +160,7 @@ func TestWrongCredentials(t *testing.T) {
 // TestRetryAfterRead: a Retry-After Vonage (or its edge) sends is kept.
 func TestRetryAfterRead(t *testing.T) {
 	t.Parallel()
-	fake := vonagetest.Start(t, vonagetest.Options{})
+	fake := vonagetest.NewServer(t, vonagetest.Options{})
 	id := "0E00000000000001"
 	fake.Raw(id, confirmtest.Raw{Status: 429, Header: http.Header{"Retry-After": {"7"}}, ContentType: "application/json", Body: vonagetest.Body(429)})
 	a, err := newClient(fake.URL(), 5*time.Second).Confirm(context.Background(), confirm.Conversion{MessageID: id})
@@ -202,7 +202,7 @@ func TestCallerClientFollowsNoRedirect(t *testing.T) {
 // are held until the fake has seen them together, then cancelled.
 func TestOverlapsSeen(t *testing.T) {
 	t.Parallel()
-	fake := vonagetest.Start(t, vonagetest.Options{})
+	fake := vonagetest.NewServer(t, vonagetest.Options{})
 	id := "1000000000000001"
 	fake.Raw(id, confirmtest.Raw{Delay: time.Minute, Body: "OK"})
 	fake.Raw(id, confirmtest.Raw{Delay: time.Minute, Body: "OK"})

@@ -73,16 +73,16 @@ type Fake struct {
 	confirmed map[string]int
 }
 
-// NewServer starts a fake; Close stops it.
-func NewServer(opts Options) *Fake {
+// Start starts a fake; Close stops it.
+func Start(opts Options) *Fake {
 	f := &Fake{opts: opts, confirmed: map[string]int{}}
 	f.srv = confirmtest.Serve(f)
 	return f
 }
 
-// Start starts a fake for t's lifetime and fails t if any request broke
+// NewServer starts a fake for t's lifetime and fails t if any request broke
 // Telesign's documented format.
-func Start(t testing.TB, opts Options) *Fake {
+func NewServer(t testing.TB, opts Options) *Fake {
 	t.Helper()
 	f := &Fake{opts: opts, confirmed: map[string]int{}}
 	f.srv = confirmtest.ServeStrict(t, f, "fake Telesign")

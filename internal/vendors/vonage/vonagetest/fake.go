@@ -53,16 +53,16 @@ func newFake(opts Options) *Fake {
 	return &Fake{opts: opts, confirmed: map[string]int{}}
 }
 
-// NewServer starts a fake; Close stops it.
-func NewServer(opts Options) *Fake {
+// Start starts a fake; Close stops it.
+func Start(opts Options) *Fake {
 	f := newFake(opts)
 	f.srv = confirmtest.Serve(f)
 	return f
 }
 
-// Start starts a fake for t's lifetime and fails t if any request broke
+// NewServer starts a fake for t's lifetime and fails t if any request broke
 // Vonage's documented format.
-func Start(t testing.TB, opts Options) *Fake {
+func NewServer(t testing.TB, opts Options) *Fake {
 	t.Helper()
 	f := newFake(opts)
 	f.srv = confirmtest.ServeStrict(t, f, "fake Vonage")
