@@ -126,6 +126,7 @@ func (h *harness) figures() {
 		r.add("cpu_steady_relay", fmt.Sprintf("relay CPU per 1,000 events at %.0f/s (ingest + worker)", s.Rate), cpuPer1k(s.RelayCPU, s.HTTP.Total), "CPU s", 0, "", "", nil)
 	}
 	h.figuresRound2()
+	h.vendorsFigures()
 	h.notes()
 	h.notesRound2()
 	h.markNoise()

@@ -192,17 +192,24 @@ func (h *harness) spawnServer(ctx context.Context, name string, args ...string) 
 // ends.
 func fakeCTrack(ctx context.Context, latency time.Duration) (*liasmarttest.Fake, string, error) {
 	fake := liasmarttest.New(liasmarttest.Options{APIID: ctrackID, APIPassword: ctrackPass, Latency: latency})
+	u, err := serveLocal(ctx, fake)
+	return fake, u, err
+}
+
+// serveLocal serves handler on a local port until ctx ends and returns
+// its base URL.
+func serveLocal(ctx context.Context, handler http.Handler) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, "", err
+		return "", err
 	}
-	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	return fake, "http://" + ln.Addr().String(), nil
+	return "http://" + ln.Addr().String(), nil
 }
 
 func (h *harness) header() http.Header {
@@ -264,7 +271,7 @@ func (h *harness) traceProfile(inst *relayInst, name string, seconds int) (wait 
 }
 
 func (h *harness) heapProfile(inst *relayInst, name string) {
-	if h.profile && inst.pprofAddr != "" {
+	if h.profile && inst.pprofAddr != "" && name != "" {
 		h.fetchProfile(inst, "/debug/pprof/heap?gc=1", name+".heap.prof")
 	}
 }
