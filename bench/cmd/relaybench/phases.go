@@ -310,7 +310,7 @@ func (h *harness) drain(ctx context.Context, name string, o relayOpts, events in
 }
 
 // drainWith is drain against fakes already serving, the relay's settings
-// for them in o; stopFakes stops them with the relay.
+// for them in o; stopFake stops them with the relay.
 func (h *harness) drainWith(ctx context.Context, name string, o relayOpts, events int, profileName string, fakes []*vendorFake, stopFake func()) (*drainResult, *relayInst, error) {
 	o.role = "all"
 	d := &drainResult{Events: events}
