@@ -239,8 +239,9 @@ type drainResult struct {
 	// backlog queued (NATS recovering its stream included).
 	StartToReady time.Duration `json:"start_to_ready_ns"`
 	// Wall runs from the process start to the harness seeing every event
-	// final; Span from the first event's created_at to the last
-	// confirmed_at (relay's own clock: the worker's drain time).
+	// final; Span from the drain's first vendor call (attempts.started_at)
+	// to the last confirmed_at (relay's own clock: the worker's drain
+	// time).
 	Wall          time.Duration `json:"wall_ns"`
 	Span          time.Duration `json:"span_ns"`
 	Rate          float64       `json:"rate"`

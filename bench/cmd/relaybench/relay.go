@@ -297,9 +297,11 @@ func (h *harness) fetchProfile(inst *relayInst, path, file string) {
 	h.logf("  profile written: %s", out)
 }
 
-// drainStats reads, after a drain, the worker-side latency of every
-// confirmed event (created_at: the worker's first upsert; confirmed_at:
-// the commit's transaction time) and the drain's span.
+// drainStats reads, after a drain, the latency of every confirmed event
+// (created_at: when ingest accepted it, where relay records that, else
+// the worker's first upsert; confirmed_at: the commit's transaction
+// time) and the drain's span (from its first vendor call, or the first
+// created_at where no attempt was recorded).
 type drainStats struct {
 	Confirmed  int64
 	Final      int64
@@ -345,7 +347,20 @@ func readDrain(ctx context.Context, conn *pgx.Conn) (drainStats, error) {
 		}
 		d.Latencies = append(d.Latencies, f.Sub(c))
 	}
-	return d, rows.Err()
+	if err := rows.Err(); err != nil {
+		return d, err
+	}
+	// created_at is when ingest accepted the event, so a backlog's
+	// earliest is from its fill, before the draining relay started: the
+	// drain begins at its first vendor call.
+	var firstCall *time.Time
+	if err := conn.QueryRow(ctx, `SELECT min(started_at) FROM attempts`).Scan(&firstCall); err != nil {
+		return d, err
+	}
+	if firstCall != nil && firstCall.After(d.FirstSeen) {
+		d.FirstSeen = *firstCall
+	}
+	return d, nil
 }
 
 // promSums scrapes relay's /metrics and sums each of the named series
