@@ -126,6 +126,7 @@ func (h *harness) figures() {
 		r.add("cpu_steady_relay", fmt.Sprintf("relay CPU per 1,000 events at %.0f/s (ingest + worker)", s.Rate), cpuPer1k(s.RelayCPU, s.HTTP.Total), "CPU s", 0, "", "", nil)
 	}
 	h.figuresRound2()
+	h.vendorsFigures()
 	h.notes()
 	h.notesRound2()
 	h.markNoise()
@@ -145,7 +146,7 @@ func (h *harness) notes() {
 	h.note("Ingest runs use RELAY_ROLE=ingest (no worker in the process), like the baselines; relay, the baselines servers and nats-server are child processes, the load generator, the fake CTrack and the raw baselines run in the harness: all share the %d cores.", h.report.Machine.Cores)
 	h.note("Latency at 50 %%: open loop, requests sent on schedule whatever the answers, latency from the due time (no coordinated omission).")
 	if d := h.res.e2e; d != nil {
-		h.note("End to end: %d events posted through the batch endpoint of an ingest-only relay (%.0f events/s), which is then stopped; relay with the worker starts on the same stream and database (ready after %s) and drains to `confirmed` against liasmarttest with Latency %s. Confirmations/s = confirmed events / (last confirmed_at − first created_at), from PostgreSQL; wall clock from process start: %s (%.0f/s). Vendor calls %d, double confirmations %d.",
+		h.note("End to end: %d events posted through the batch endpoint of an ingest-only relay (%.0f events/s), which is then stopped; relay with the worker starts on the same stream and database (ready after %s) and drains to `confirmed` against liasmarttest with Latency %s. Confirmations/s = confirmed events / (last confirmed_at − first vendor call, attempts.started_at), from PostgreSQL; wall clock from process start: %s (%.0f/s). Vendor calls %d, double confirmations %d.",
 			d.Events, d.FillRate, d.StartToReady.Round(time.Millisecond), h.vendorLatency, d.Wall.Round(time.Millisecond), d.WallRate, d.VendorCalls, d.DoubleConfirm)
 		h.note("Worker during the drain (relay's /metrics): %.0f batches of %.0f messages on average; vendor calls took %.1f ms on average against the fake's %s; %.0f of RELAY_WORKER_CONCURRENCY=%d calls in flight on average.",
 			d.Batches, d.MeanBatch, d.MeanVendorCall, h.vendorLatency, d.VendorInFlight, h.workerConcurrent)

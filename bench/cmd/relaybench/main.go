@@ -62,6 +62,7 @@ type harness struct {
 	scale            scaleSettings
 	tracingRate      float64
 	tracingWindow    time.Duration
+	vendorEvents     int
 
 	only map[string]bool
 
@@ -134,9 +135,10 @@ func main() {
 	flag.DurationVar(&h.scale.retention, "footprint-retention", 15*time.Second, "footprint phase: RELAY_RETENTION and RELAY_EVENTS_MAX_AGE")
 	flag.Float64Var(&h.tracingRate, "tracing-rate", 1000, "tracing phase: single events/s posted (open loop) per mode (off, 10%, 100% sampled)")
 	flag.DurationVar(&h.tracingWindow, "tracing-window", 10*time.Second, "tracing phase: how long each mode is fed (after 1 s warmup)")
+	flag.IntVar(&h.vendorEvents, "vendors-events", 40_000, "fourvendors phase: backlog drained for one vendor, then spread over four")
 	flag.BoolVar(&h.keep, "keep", false, "keep the temporary directory (logs, NATS data)")
 	flag.DurationVar(&h.quietBudget, "quiet-wait", 60*time.Second, "total time to wait, before phases, for other processes to leave the machine idle (< 0.25 cores busy)")
-	only := flag.String("only", "", "run only these phases, comma-separated: http,raw,ingest,naiveworker,e2e,ext,cold,capacity,backlog,scale,footprint,tracing (default all)")
+	only := flag.String("only", "", "run only these phases, comma-separated: http,raw,ingest,naiveworker,e2e,ext,cold,capacity,backlog,scale,fourvendors,footprint,tracing (default all)")
 	var env multiFlag
 	flag.Var(&env, "relay-env", "extra KEY=VALUE for every relay process (repeatable), e.g. RELAY_WORKER_BATCH=1000")
 	flag.Parse()
@@ -229,6 +231,7 @@ func (h *harness) run(ctx context.Context) error {
 			"cold_burst": h.coldBurst, "cold_rate": h.coldRate, "cold_window": h.coldWindow.String(),
 			"capacity_start": h.capStart, "capacity_factor": h.capFactor, "capacity_window": h.capWindow.String(),
 			"capacity_p99": h.capP99.String(), "worker_batch": h.workerBatch, "worker_concurrency": h.workerConcurrent,
+			"vendors_events": h.vendorEvents,
 		},
 	}
 	h.report.Machine.NATS = natsserver.VERSION
@@ -276,6 +279,7 @@ func (h *harness) run(ctx context.Context) error {
 		{"capacity", "default process capacity", h.phaseCapacity},
 		{"backlog", "large backlog", h.phaseBacklog},
 		{"scale", "two replicas, vendor-bound", h.phaseScale},
+		{"fourvendors", "four vendors at once vs one", h.phaseFourVendors},
 		{"footprint", "footprint at a steady rate", h.phaseFootprint},
 		{"tracing", "tracing cost (OpenTelemetry off, 10%, 100%)", h.phaseTracing},
 	}

@@ -64,6 +64,7 @@ var figureRuns = map[string][]string{
 	"cold_seq_scans":                      {"cold_steady_cold", "cold_steady_analyzed"},
 	"capacity_rate":                       {"capacity"},
 	"capacity_cpu":                        {"capacity"},
+	"four_vendors_vs_one":                 {vendorsOneRun, vendorsFourRun},
 }
 
 // markNoise sets every figure's OtherCores from its runs and marks it

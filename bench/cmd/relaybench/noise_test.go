@@ -40,9 +40,9 @@ func TestFigureRunsNameKnownFigures(t *testing.T) {
 	t.Parallel()
 	// A figure named in figureRuns but never added would be a typo that
 	// leaves the real figure unmarked; every name must be one figures()
-	// or figuresRound2() can add.
+	// or figuresRound2() or vendorsFigures() can add.
 	var src string
-	for _, f := range []string{"figures.go", "figures2.go"} {
+	for _, f := range []string{"figures.go", "figures2.go", "phase_vendors.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -52,6 +52,51 @@ func TestFigureRunsNameKnownFigures(t *testing.T) {
 	for name := range figureRuns {
 		if !strings.Contains(src, `"`+name+`"`) {
 			t.Errorf("figureRuns names %q, which no figure has", name)
+		}
+	}
+}
+
+func TestFourVendorsFigureIsTheRatioAndNoiseMarked(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		one, four  float64
+		other      float64 // during the four-vendor drain
+		met, noisy bool
+		wantRatio  float64
+	}{
+		{name: "quiet, met", one: 5000, four: 4600, other: 0.1, met: true, wantRatio: 0.92},
+		{name: "quiet, missed", one: 5000, four: 4000, other: 0.1, wantRatio: 0.8},
+		{name: "noisy", one: 5000, four: 4600, other: 0.5, noisy: true, wantRatio: 0.92},
+	} {
+		h := &harness{report: &Report{Runs: map[string]any{}}}
+		h.res.vendors = &vendorsResult{Events: 40000,
+			One:  &vendorsRun{Vendors: []string{"liasmart"}, drainResult: &drainResult{Rate: tc.one}},
+			Four: &vendorsRun{Vendors: []string{"liasmart", "twilio", "vonage", "plivo"}, drainResult: &drainResult{Rate: tc.four}}}
+		h.setOther(vendorsOneRun, 0.05)
+		h.setOther(vendorsFourRun, tc.other)
+		h.vendorsFigures()
+		h.markNoise()
+		var f *Figure
+		for i := range h.report.Figures {
+			if h.report.Figures[i].Name == "four_vendors_vs_one" {
+				f = &h.report.Figures[i]
+			}
+		}
+		if f == nil {
+			t.Fatalf("%s: no four_vendors_vs_one figure in %+v", tc.name, h.report.Figures)
+		}
+		if f.Ratio == nil || *f.Ratio != tc.wantRatio || f.Value != tc.four {
+			t.Errorf("%s: value %v ratio %v, want %v and %v", tc.name, f.Value, f.Ratio, tc.four, tc.wantRatio)
+		}
+		if f.Noisy != tc.noisy || f.OtherCores == nil || *f.OtherCores != tc.other {
+			t.Errorf("%s: noisy %v other %v, want noisy %v other %v", tc.name, f.Noisy, f.OtherCores, tc.noisy, tc.other)
+		}
+		switch {
+		case tc.noisy && f.Met != nil:
+			t.Errorf("%s: a noisy figure is judged: met %v", tc.name, *f.Met)
+		case !tc.noisy && (f.Met == nil || *f.Met != tc.met):
+			t.Errorf("%s: met %v, want %v", tc.name, f.Met, tc.met)
 		}
 	}
 }

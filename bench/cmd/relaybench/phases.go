@@ -36,6 +36,7 @@ type results struct {
 	backlog                                                                               *backlogResult
 	scale                                                                                 *scaleResult
 	footprint                                                                             *footprintResult
+	vendors                                                                               *vendorsResult
 	// windowRSSPerEvent is relay's resident memory per event published
 	// within the duplicate window (ingest-only, windowEvents of them).
 	windowRSSPerEvent float64
@@ -238,8 +239,9 @@ type drainResult struct {
 	// backlog queued (NATS recovering its stream included).
 	StartToReady time.Duration `json:"start_to_ready_ns"`
 	// Wall runs from the process start to the harness seeing every event
-	// final; Span from the first event's created_at to the last
-	// confirmed_at (relay's own clock: the worker's drain time).
+	// final; Span from the drain's first vendor call (attempts.started_at)
+	// to the last confirmed_at (relay's own clock: the worker's drain
+	// time).
 	Wall          time.Duration `json:"wall_ns"`
 	Span          time.Duration `json:"span_ns"`
 	Rate          float64       `json:"rate"`
@@ -271,6 +273,11 @@ type drainResult struct {
 // relay sharing dbURL and dataDir (or natsURL), then stops it: the events
 // wait in JetStream as a backlog.
 func (h *harness) fill(ctx context.Context, name string, o relayOpts, events int) (rate float64, hwm int64, err error) {
+	return h.fillWith(ctx, name, o, events, func(base string) *load.Target { return h.batchTarget(base, "e2e") })
+}
+
+// fillWith is fill posting the batches target makes.
+func (h *harness) fillWith(ctx context.Context, name string, o relayOpts, events int, target func(base string) *load.Target) (rate float64, hwm int64, err error) {
 	o.role = "ingest"
 	inst, err := h.startRelay(ctx, name, o)
 	if err != nil {
@@ -278,7 +285,7 @@ func (h *harness) fill(ctx context.Context, name string, o relayOpts, events int
 	}
 	client := load.NewClient(h.batchClients)
 	requests := int64(events / h.batchSize)
-	r := load.Fixed(ctx, client, h.batchTarget(inst.base, "e2e"), h.batchClients, requests)
+	r := load.Fixed(ctx, client, target(inst.base), h.batchClients, requests)
 	client.CloseIdleConnections()
 	h.stop(inst.Process)
 	hwm, _ = inst.Peak()
@@ -299,7 +306,14 @@ func (h *harness) drain(ctx context.Context, name string, o relayOpts, events in
 		stopFake()
 		return nil, nil, err
 	}
-	o.role, o.ctrackURL = "all", ctrackURL
+	o.ctrackURL = ctrackURL
+	return h.drainWith(ctx, name, o, events, profileName, []*vendorFake{liasmartFake(fake)}, stopFake)
+}
+
+// drainWith is drain against fakes already serving, the relay's settings
+// for them in o; stopFake stops them with the relay.
+func (h *harness) drainWith(ctx context.Context, name string, o relayOpts, events int, profileName string, fakes []*vendorFake, stopFake func()) (*drainResult, *relayInst, error) {
+	o.role = "all"
 	d := &drainResult{Events: events}
 	self := os.Getpid()
 	hcpu0, _ := proc.CPU(self)
@@ -314,7 +328,7 @@ func (h *harness) drain(ctx context.Context, name string, o relayOpts, events in
 	inst.onStop = stopFake
 	d.StartToReady = time.Since(spawned)
 	wait := h.cpuProfile(inst, profileName, 15)
-	if h.profile {
+	if h.profile && profileName != "" {
 		// The heap in the middle of the drain, when the most is live.
 		go func() {
 			select {
@@ -387,10 +401,11 @@ func (h *harness) drain(ctx context.Context, name string, o relayOpts, events in
 		d.MeanVendorCall = 1000 * m["relay_vendor_call_duration_seconds_sum"] / c
 		d.VendorInFlight = m["relay_vendor_call_duration_seconds_sum"] / d.Span.Seconds()
 	}
-	d.VendorCalls = len(fake.Calls())
-	for _, n := range fake.ConfirmedIDs() {
-		if n > 1 {
-			d.DoubleConfirm++
+	for _, f := range fakes {
+		d.VendorCalls += f.calls()
+		d.DoubleConfirm += f.doubles()
+		if p := f.problems(); len(p) > 0 {
+			h.errorf("%s: the fake %s saw %d requests off its documented format, the first: %s", name, f.name, len(p), p[0])
 		}
 	}
 	h.logf("  %s: %d confirmed in %s (first pickup to last confirmation) = %.0f/s; wall %s from start (%s to ready) = %.0f/s",

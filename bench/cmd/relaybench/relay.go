@@ -192,17 +192,24 @@ func (h *harness) spawnServer(ctx context.Context, name string, args ...string) 
 // ends.
 func fakeCTrack(ctx context.Context, latency time.Duration) (*liasmarttest.Fake, string, error) {
 	fake := liasmarttest.New(liasmarttest.Options{APIID: ctrackID, APIPassword: ctrackPass, Latency: latency})
+	u, err := serveLocal(ctx, fake)
+	return fake, u, err
+}
+
+// serveLocal serves handler on a local port until ctx ends and returns
+// its base URL.
+func serveLocal(ctx context.Context, handler http.Handler) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, "", err
+		return "", err
 	}
-	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	return fake, "http://" + ln.Addr().String(), nil
+	return "http://" + ln.Addr().String(), nil
 }
 
 func (h *harness) header() http.Header {
@@ -264,7 +271,7 @@ func (h *harness) traceProfile(inst *relayInst, name string, seconds int) (wait 
 }
 
 func (h *harness) heapProfile(inst *relayInst, name string) {
-	if h.profile && inst.pprofAddr != "" {
+	if h.profile && inst.pprofAddr != "" && name != "" {
 		h.fetchProfile(inst, "/debug/pprof/heap?gc=1", name+".heap.prof")
 	}
 }
@@ -290,9 +297,11 @@ func (h *harness) fetchProfile(inst *relayInst, path, file string) {
 	h.logf("  profile written: %s", out)
 }
 
-// drainStats reads, after a drain, the worker-side latency of every
-// confirmed event (created_at: the worker's first upsert; confirmed_at:
-// the commit's transaction time) and the drain's span.
+// drainStats reads, after a drain, the latency of every confirmed event
+// (created_at: when ingest accepted it, where relay records that, else
+// the worker's first upsert; confirmed_at: the commit's transaction
+// time) and the drain's span (from its first vendor call, or the first
+// created_at where no attempt was recorded).
 type drainStats struct {
 	Confirmed  int64
 	Final      int64
@@ -338,7 +347,20 @@ func readDrain(ctx context.Context, conn *pgx.Conn) (drainStats, error) {
 		}
 		d.Latencies = append(d.Latencies, f.Sub(c))
 	}
-	return d, rows.Err()
+	if err := rows.Err(); err != nil {
+		return d, err
+	}
+	// created_at is when ingest accepted the event, so a backlog's
+	// earliest is from its fill, before the draining relay started: the
+	// drain begins at its first vendor call.
+	var firstCall *time.Time
+	if err := conn.QueryRow(ctx, `SELECT min(started_at) FROM attempts`).Scan(&firstCall); err != nil {
+		return d, err
+	}
+	if firstCall != nil && firstCall.After(d.FirstSeen) {
+		d.FirstSeen = *firstCall
+	}
+	return d, nil
 }
 
 // promSums scrapes relay's /metrics and sums each of the named series
