@@ -102,13 +102,7 @@ func startVendorFakes(ctx context.Context, vendors []workload.Vendor, latency ti
 			handler, perID, vf.problems = f, f.Calls, f.Problems
 			vf.env = []string{"RELAY_TWILIO_ACCOUNT_SID=" + twilioAccountSID, "RELAY_TWILIO_AUTH_TOKEN=" + twilioAuthToken}
 		case "vonage":
-			// Its own httptest server stays idle: the harness serves it
-			// behind the latency.
-			f := vonagetest.NewServer(vonagetest.Options{APIKey: vonageAPIKey, APISecret: vonageAPISecret})
-			go func() {
-				<-ctx.Done()
-				f.Close()
-			}()
+			f := vonagetest.New(vonagetest.Options{APIKey: vonageAPIKey, APISecret: vonageAPISecret})
 			handler, perID, vf.problems = f, f.Calls, f.Problems
 			vf.env = []string{"RELAY_VONAGE_API_KEY=" + vonageAPIKey, "RELAY_VONAGE_API_SECRET=" + vonageAPISecret}
 		case "plivo":

@@ -272,12 +272,14 @@ type ConsumerState struct {
 // Event defines model for Event.
 type Event struct {
 	// Attempts Every vendor call, failed ones included.
-	Attempts    int                `json:"attempts"`
-	ConfirmedAt *time.Time         `json:"confirmed_at"`
-	CreatedAt   time.Time          `json:"created_at"`
-	Id          openapi_types.UUID `json:"id"`
-	LastError   *string            `json:"last_error"`
-	MessageId   string             `json:"message_id"`
+	Attempts    int        `json:"attempts"`
+	ConfirmedAt *time.Time `json:"confirmed_at"`
+
+	// CreatedAt When relay accepted the event (the 202 of its first post); the conversion time sent to the vendors that take one when occurred_at is absent.
+	CreatedAt time.Time          `json:"created_at"`
+	Id        openapi_types.UUID `json:"id"`
+	LastError *string            `json:"last_error"`
+	MessageId string             `json:"message_id"`
 
 	// State An event's state. `paused`: vendor credentials rejected, or the vendor unavailable; `confirmed`: the vendor said 1000; `already_confirmed`: 1009.
 	State     State     `json:"state"`

@@ -53,6 +53,10 @@ func newFake(opts Options) *Fake {
 	return &Fake{opts: opts, confirmed: map[string]int{}}
 }
 
+// New returns a fake to serve as an http.Handler (its URL and Close are
+// for the servers Start and NewServer run).
+func New(opts Options) *Fake { return newFake(opts) }
+
 // Start starts a fake; Close stops it.
 func Start(opts Options) *Fake {
 	f := newFake(opts)
