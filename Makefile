@@ -59,12 +59,12 @@ vuln:
 # make chaos: the full chaos suite (about 3-4 min): relay as real processes,
 # a private PostgreSQL cluster and a nats-server, killed and restarted under
 # load; -v prints each scenario's timeline and summary. make test runs the
-# short version (~1 min). See docs/readme-reliability.md.
+# short version (~2.5 min). See README.md, Reliability.
 chaos:
 	$(GO) test -count=1 -timeout 15m -v -run . ./chaos -args -chaos.full
 
-# make bench: relay next to its baselines on this machine (about 7-8 min, the
-# two-replica and footprint phases ~2.5 min of it),
+# make bench: relay next to its baselines on this machine (about 8 min, the
+# two-replica and footprint phases ~2.5 min of it, four vendors ~25 s),
 # table on stdout and in bench/results/latest.md and latest.json; needs the
 # local PostgreSQL. BENCHFLAGS passes flags, e.g. BENCHFLAGS=-profile or
 # BENCHFLAGS='-backlog 1000000' (see README.md, Performance).

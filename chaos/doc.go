@@ -21,7 +21,7 @@
 // The package holds tests only (linux: the processes are started with a
 // parent-death signal so that none outlives the test binary).
 //
-//	go test ./chaos                      # short mode: each scenario reduced, ~90 s
+//	go test ./chaos                      # short mode: each scenario reduced, ~2.5 min
 //	make chaos                           # full mode: -chaos.full (or RELAY_CHAOS=full)
 //	go test ./chaos -args -chaos.seed=N  # replay the random instants of a run
 package chaos
