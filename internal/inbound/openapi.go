@@ -4,6 +4,8 @@ import (
 	_ "embed"
 
 	"github.com/gofiber/fiber/v2"
+
+	"relay/internal/bus"
 )
 
 // openAPIDocument is the OpenAPI 3.1 description of every route this
@@ -21,4 +23,12 @@ func (s *Server) openAPI(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	return c.Send(openAPIDocument)
+}
+
+// asyncAPI serves bus.AsyncAPI, the contract of the NATS subjects, next to
+// the HTTP one so that subscribers find both in the same place.
+func (s *Server) asyncAPI(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	return c.Send(bus.AsyncAPI())
 }

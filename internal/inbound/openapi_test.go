@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"relay/internal/bus"
 	"relay/internal/inbound"
 	"relay/internal/inbound/openapitest"
 )
@@ -113,5 +114,22 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 	if _, err := openapitest.Load(body); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestAsyncAPIServed: GET /asyncapi.json needs no key and answers the
+// embedded AsyncAPI document as application/json.
+func TestAsyncAPIServed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	resp, body := e.do(t, http.MethodGet, "/asyncapi.json", nil, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, truncate(body))
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	if !bytes.Equal(body, bus.AsyncAPI()) {
+		t.Error("the answer is not the embedded document")
 	}
 }

@@ -255,6 +255,7 @@ func (s *Server) routes() {
 		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.m.Registry, metricsOpts)))
 	}
 	s.app.Get("/openapi.json", s.openAPI)
+	s.app.Get("/asyncapi.json", s.asyncAPI)
 	// One group: each Group call adds its handlers to the chain again, and
 	// a second key check would refuse the first one's signature as a
 	// replay.

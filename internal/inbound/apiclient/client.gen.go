@@ -1096,6 +1096,13 @@ type ClientInterface interface {
 	// Corresponds with POST /admin/v1/vendors/{vendor}/resume (the `AdminResumeVendor` operationId).
 	AdminResumeVendor(ctx context.Context, vendor string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// Asyncapi The AsyncAPI document of the NATS subjects
+	//
+	// The AsyncAPI 3.0 document of every NATS subject relay publishes or consumes (relay.registrations, relay.confirmations, relay.reports, relay.balances, relay.alerts): channels, payload schemas and headers (Nats-Msg-Id, traceparent). Embedded in the binary.
+	//
+	// Corresponds with GET /asyncapi.json (the `Asyncapi` operationId).
+	Asyncapi(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Healthz Liveness
 	//
 	// Answers while the process runs.
@@ -1392,6 +1399,23 @@ func (c *Client) AdminTrends(ctx context.Context, params *AdminTrendsParams, req
 // Corresponds with POST /admin/v1/vendors/{vendor}/resume (the `AdminResumeVendor` operationId).
 func (c *Client) AdminResumeVendor(ctx context.Context, vendor string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAdminResumeVendorRequest(c.Server, vendor)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Asyncapi The AsyncAPI document of the NATS subjects
+//
+// The AsyncAPI 3.0 document of every NATS subject relay publishes or consumes (relay.registrations, relay.confirmations, relay.reports, relay.balances, relay.alerts): channels, payload schemas and headers (Nats-Msg-Id, traceparent). Embedded in the binary.
+//
+// Corresponds with GET /asyncapi.json (the `Asyncapi` operationId).
+func (c *Client) Asyncapi(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAsyncapiRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -2139,6 +2163,33 @@ func NewAdminResumeVendorRequest(server string, vendor string) (*http.Request, e
 	return req, nil
 }
 
+// NewAsyncapiRequest constructs an http.Request for the Asyncapi method
+func NewAsyncapiRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/asyncapi.json")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewHealthzRequest constructs an http.Request for the Healthz method
 func NewHealthzRequest(server string) (*http.Request, error) {
 	var err error
@@ -2718,6 +2769,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /admin/v1/vendors/{vendor}/resume (the `AdminResumeVendor` operationId).
 	AdminResumeVendorWithResponse(ctx context.Context, vendor string, reqEditors ...RequestEditorFn) (*AdminResumeVendorResponse, error)
+
+	// AsyncapiWithResponse The AsyncAPI document of the NATS subjects
+	//
+	// The AsyncAPI 3.0 document of every NATS subject relay publishes or consumes (relay.registrations, relay.confirmations, relay.reports, relay.balances, relay.alerts): channels, payload schemas and headers (Nats-Msg-Id, traceparent). Embedded in the binary.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /asyncapi.json (the `Asyncapi` operationId).
+	AsyncapiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AsyncapiResponse, error)
 
 	// HealthzWithResponse Liveness
 	//
@@ -3615,6 +3675,47 @@ func (r AdminResumeVendorResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AdminResumeVendorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AsyncapiResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AsyncapiResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetBody returns the raw response body bytes
+func (r AsyncapiResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AsyncapiResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AsyncapiResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AsyncapiResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4635,6 +4736,21 @@ func (c *ClientWithResponses) AdminResumeVendorWithResponse(ctx context.Context,
 	return ParseAdminResumeVendorResponse(rsp)
 }
 
+// AsyncapiWithResponse The AsyncAPI document of the NATS subjects
+//
+// The AsyncAPI 3.0 document of every NATS subject relay publishes or consumes (relay.registrations, relay.confirmations, relay.reports, relay.balances, relay.alerts): channels, payload schemas and headers (Nats-Msg-Id, traceparent). Embedded in the binary.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /asyncapi.json (the `Asyncapi` operationId).
+func (c *ClientWithResponses) AsyncapiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AsyncapiResponse, error) {
+	rsp, err := c.Asyncapi(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAsyncapiResponse(rsp)
+}
+
 // HealthzWithResponse Liveness
 //
 // Answers while the process runs.
@@ -5539,6 +5655,32 @@ func ParseAdminResumeVendorResponse(rsp *http.Response) (*AdminResumeVendorRespo
 			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAsyncapiResponse parses an HTTP response from a AsyncapiWithResponse call
+func ParseAsyncapiResponse(rsp *http.Response) (*AsyncapiResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AsyncapiResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
 	}
 
 	return response, nil
