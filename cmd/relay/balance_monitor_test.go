@@ -16,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"relay/internal/bus"
+	"relay/internal/bus/asyncapitest"
 	"relay/internal/config"
 	"relay/internal/inbound"
 	"relay/internal/testenv"
@@ -236,9 +237,11 @@ func storedReports(t *testing.T, url string) []bus.Report {
 		t.Fatal(err)
 	}
 	var out []bus.Report
-	for _, data := range testenv.Stored(t, js, bus.ReportSubject("laaffic")) {
+	msgs := testenv.StoredMsgs(t, js, bus.ReportSubject("laaffic"))
+	asyncapitest.ValidateStored(t, msgs...)
+	for _, m := range msgs {
 		var rep bus.Report
-		if err := json.Unmarshal(data, &rep); err != nil {
+		if err := json.Unmarshal(m.Data, &rep); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, rep)

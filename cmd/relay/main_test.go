@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"relay/internal/bus/asyncapitest"
 	"relay/internal/config"
 	"relay/internal/inbound"
 	"relay/internal/inbound/openapitest"
@@ -166,6 +167,7 @@ func TestEndToEnd(t *testing.T) {
 	var mu sync.Mutex
 	outcomes := map[string]int{}
 	sub, err := nc.Subscribe("relay.confirmations.liasmart.>", func(m *nats.Msg) {
+		asyncapitest.Validate(t, m)
 		var c struct {
 			MessageID string `json:"message_id"`
 			Outcome   string `json:"outcome"`

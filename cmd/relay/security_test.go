@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"relay/internal/bus"
+	"relay/internal/bus/asyncapitest"
 	"relay/internal/config"
 	"relay/internal/inbound"
 	"relay/internal/inbound/openapitest"
@@ -336,6 +337,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		return err == nil && s.CachedInfo().State.Msgs >= 4
 	})
 	for _, m := range testenv.StoredMsgs(t, js, bus.RegistrationsAll) {
+		asyncapitest.ValidateStored(t, m)
 		check("stream message on "+m.Subject, string(m.Data)+fmt.Sprint(m.Header))
 	}
 	cons, err := js.OrderedConsumer(ctx, bus.EventsStream, jetstream.OrderedConsumerConfig{})
@@ -348,6 +350,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	msgs := 0
 	for m := range batch.Messages() {
+		if err := asyncapitest.Check(m.Subject(), m.Headers(), m.Data()); err != nil {
+			t.Errorf("AsyncAPI: %v", err)
+		}
 		check("stream message on "+m.Subject(), string(m.Data())+fmt.Sprint(m.Headers()))
 		msgs++
 	}

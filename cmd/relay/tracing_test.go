@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"relay/internal/bus"
+	"relay/internal/bus/asyncapitest"
 	"relay/internal/config"
 	"relay/internal/testenv"
 	"relay/internal/vendors/liasmart/liasmarttest"
@@ -247,6 +248,7 @@ func TestUntracedPublishHasNoTraceHeaders(t *testing.T) {
 				t.Fatalf("POST: %d %s", code, body)
 			}
 			msgs := testenv.StoredMsgs(t, r.main.Bus.JS, bus.RegistrationSubject("liasmart"))
+			asyncapitest.ValidateStored(t, msgs...)
 			if len(msgs) != 1 {
 				t.Fatalf("%d messages stored, want 1", len(msgs))
 			}

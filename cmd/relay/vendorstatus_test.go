@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"relay/internal/bus/asyncapitest"
 	"relay/internal/config"
 	"relay/internal/inbound"
 	"relay/internal/testenv"
@@ -38,6 +39,7 @@ func TestVendorStatusEndToEnd(t *testing.T) {
 	var mu sync.Mutex
 	outcomes := map[string]map[string]any{}
 	sub, err := nc.Subscribe("relay.confirmations.liasmart.>", func(m *nats.Msg) {
+		asyncapitest.Validate(t, m)
 		var c map[string]any
 		if err := json.Unmarshal(m.Data, &c); err != nil {
 			t.Errorf("outcome payload %q: %v", m.Data, err)

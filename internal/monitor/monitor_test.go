@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"relay/internal/bus"
+	"relay/internal/bus/asyncapitest"
 	"relay/internal/metrics"
 	"relay/internal/store"
 	"relay/internal/testenv"
@@ -69,7 +70,13 @@ func setup(t *testing.T) *bundle {
 // stored returns the payloads stored in the RELAY stream on subject.
 func (b *bundle) stored(t *testing.T, subject string) [][]byte {
 	t.Helper()
-	return testenv.Stored(t, b.js, subject)
+	msgs := testenv.StoredMsgs(t, b.js, subject)
+	asyncapitest.ValidateStored(t, msgs...)
+	var out [][]byte
+	for _, m := range msgs {
+		out = append(out, m.Data)
+	}
+	return out
 }
 
 // alerts decodes the alerts stored on relay.alerts.<vendor>.

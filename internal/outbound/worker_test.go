@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"relay/internal/bus"
+	"relay/internal/bus/asyncapitest"
 	"relay/internal/outbox"
 	"relay/internal/store"
 	"relay/internal/testenv"
@@ -66,6 +67,7 @@ func setup(t *testing.T, fakeOpts liasmarttest.Options, ackWait time.Duration) *
 		defer bd.mu.Unlock()
 		switch {
 		case len(m.Subject) > len("relay.confirmations.") && m.Subject[:len("relay.confirmations.")] == "relay.confirmations.":
+			asyncapitest.Validate(t, m)
 			var c bus.Confirmation
 			if err := json.Unmarshal(m.Data, &c); err != nil {
 				t.Errorf("bad confirmation payload: %v", err)
@@ -73,6 +75,7 @@ func setup(t *testing.T, fakeOpts liasmarttest.Options, ackWait time.Duration) *
 			bd.outcomes[c.MessageID] = m.Subject
 			bd.confirmations[c.MessageID] = m.Data
 		case m.Subject == bus.AlertSubject("liasmart"):
+			asyncapitest.Validate(t, m)
 			var a bus.Alert
 			_ = json.Unmarshal(m.Data, &a)
 			bd.alerts = append(bd.alerts, a)

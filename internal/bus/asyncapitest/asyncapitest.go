@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"relay/internal/bus"
@@ -189,5 +190,16 @@ func Validate(t testing.TB, msg *nats.Msg) {
 	t.Helper()
 	if err := Check(msg.Subject, msg.Header, msg.Data); err != nil {
 		t.Errorf("AsyncAPI: %v\npayload: %s", err, msg.Data)
+	}
+}
+
+// ValidateStored fails t for each stream message that does not conform to
+// the AsyncAPI document.
+func ValidateStored(t testing.TB, msgs ...*jetstream.RawStreamMsg) {
+	t.Helper()
+	for _, m := range msgs {
+		if err := Check(m.Subject, m.Header, m.Data); err != nil {
+			t.Errorf("AsyncAPI: %v\npayload: %s", err, m.Data)
+		}
 	}
 }

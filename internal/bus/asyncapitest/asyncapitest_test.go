@@ -1,8 +1,10 @@
 package asyncapitest_test
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -55,6 +57,45 @@ func TestSubjectMissingFromTheDocument(t *testing.T) {
 		err := asyncapitest.Check(subject, nats.Header{"Nats-Msg-Id": {"x"}}, []byte(`{}`))
 		if !errors.Is(err, asyncapitest.ErrNoChannel) {
 			t.Errorf("Check(%s) = %v, want ErrNoChannel", subject, err)
+		}
+	}
+}
+
+// Every payload type of package bus, with every field set, conforms: a
+// field added to a type and not to the document fails here.
+func TestBusPayloadsConform(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 29, 18, 13, 8, 0, time.UTC)
+	code, status, lastErr, value := 1000, "1000", "HTTP 503", "12.50"
+	id := "57cce200-3726-5354-9709-aa9f7de7d361"
+	hdr := nats.Header{"Nats-Msg-Id": {id}, "traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}
+	alert := bus.Alert{Vendor: "liasmart", Kind: "credentials_rejected", Message: "vendor code 1004", Code: &code, At: at}
+	subject, msgID, alertData := bus.AlertMessage(alert)
+	cases := []struct {
+		subject string
+		header  nats.Header
+		payload any
+	}{
+		{bus.RegistrationSubject("liasmart"), hdr, bus.Registration{ID: id, Vendor: "liasmart", MessageID: "4134", OccurredAt: &at,
+			Metadata: json.RawMessage(`{"app":"signup"}`), APIKey: "app1", ReceivedAt: at}},
+		{bus.ConfirmationSubject("liasmart", "failed"), hdr, bus.Confirmation{ID: id, Vendor: "liasmart", MessageID: "4134", Outcome: "failed",
+			VendorCode: &code, VendorStatus: &status, Attempts: 3, LastError: &lastErr, ConfirmedAt: &at, At: at}},
+		{bus.ConfirmationSubject("liasmart", "confirmed"), hdr, bus.Confirmation{ID: id, Vendor: "liasmart", MessageID: "4134", Outcome: "confirmed", At: at}},
+		{bus.ReportSubject("laaffic"), hdr, bus.Report{ID: id, Vendor: "laaffic", MessageID: "m1", AppID: "app", Status: "delivered",
+			ReceiveTime: &at, RawReceiveTime: "2026-11-29 18:13:08", Number: "8613800000000", Polls: 2, PolledAt: &at}},
+		{bus.ReportSubject("laaffic"), hdr, bus.Report{ID: id, Vendor: "laaffic", MessageID: "m1", Status: "expired"}},
+		{bus.BalanceSubject("jpush"), nil, bus.Balances{Vendor: "jpush", Readings: []bus.BalanceReading{
+			{Kind: "dev_voice", CheckedAt: at}, {Kind: "balance", Value: &value, CheckedAt: at}}}},
+		{bus.AlertSubject("liasmart"), hdr, bus.LowBalanceAlert{Alert: alert, BalanceKind: "balance", Value: "1.5", Threshold: "10", CheckedAt: at}},
+		{subject, nats.Header{"Nats-Msg-Id": {msgID}}, json.RawMessage(alertData)},
+	}
+	for _, tc := range cases {
+		data, err := json.Marshal(tc.payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := asyncapitest.Check(tc.subject, tc.header, data); err != nil {
+			t.Errorf("%T: %v\n%s", tc.payload, err, data)
 		}
 	}
 }
