@@ -44,8 +44,8 @@ unit:
 	$(GO) test -race -count=1 -timeout 8m ./...
 
 # make helm-check: helm lint and helm template | kubeconform -strict on the
-# chart in deploy/helm/relay, once with the defaults and once with the HPA and
-# ServiceMonitor on. helm and kubeconform are pinned in tools/helm/go.mod (a
+# chart in deploy/helm/relay, once with the defaults and once with the HPA,
+# ServiceMonitor and every secret source on. helm and kubeconform are pinned in tools/helm/go.mod (a
 # module of their own, so relay's go.mod does not carry their dependencies);
 # the Kubernetes schemas are checked in (deploy/helm/schemas), so no network
 # is needed once the module cache holds the tools. kubeconform has no schema
@@ -57,7 +57,9 @@ SCHEMAS     := $(CURDIR)/deploy/helm/schemas
 KUBECONFORM_FLAGS := -strict -summary -skip ServiceMonitor \
 	-schema-location '$(SCHEMAS)/{{ .ResourceKind }}{{ .KindSuffix }}.json'
 HELM_OPTIONAL := --set ingest.autoscaling.enabled=true --set worker.autoscaling.enabled=true \
-	--set serviceMonitor.enabled=true
+	--set serviceMonitor.enabled=true --set 'vendorSecrets={relay-vendors}' \
+	--set 'secretEnv[0].name=RELAY_TWILIO_AUTH_TOKEN,secretEnv[0].secretName=relay-twilio,secretEnv[0].key=auth-token' \
+	--set nats.urlSecret.name=relay-nats --set env.RELAY_CONFIRM_VENDORS=liasmart
 helm-check:
 	$(HELM) lint --strict $(CHART)
 	$(HELM) lint --strict $(CHART) $(HELM_OPTIONAL)
