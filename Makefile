@@ -45,13 +45,13 @@ unit:
 
 # make helm-check: helm lint and helm template | kubeconform -strict on the
 # chart in deploy/helm/relay, once with the defaults and once with the HPA,
-# ServiceMonitor and every secret source on. helm and kubeconform are pinned in tools/helm/go.mod (a
-# module of their own, so relay's go.mod does not carry their dependencies);
-# the Kubernetes schemas are checked in (deploy/helm/schemas), so no network
+# the ServiceMonitor and every secret source on. helm and kubeconform are
+# pinned in tools/helm/go.mod, a module of their own so that relay's go.mod
+# does not carry their dependencies. The Kubernetes schemas are checked in
+# (deploy/helm/schemas/generate.py says where they come from), so no network
 # is needed once the module cache holds the tools. kubeconform has no schema
 # for the ServiceMonitor CRD and skips it; the check asserts it renders.
 HELM        := cd tools/helm && $(GO) tool helm
-KUBECONFORM := cd tools/helm && $(GO) tool kubeconform
 CHART       := $(CURDIR)/deploy/helm/relay
 SCHEMAS     := $(CURDIR)/deploy/helm/schemas
 KUBECONFORM_FLAGS := -strict -summary -skip ServiceMonitor \
