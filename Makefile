@@ -12,7 +12,7 @@ export RELAY_API_KEYS ?= demo:demo-key-change-me
 export RELAY_NATS_URL ?=
 export RELAY_LOG_FORMAT ?= text
 
-.PHONY: all build run test lint unit fuzz bench chaos vuln fake-ctrack clean
+.PHONY: all build run test lint unit helm-check fuzz bench chaos vuln fake-ctrack clean
 
 all: build
 
@@ -32,7 +32,7 @@ fake-ctrack: build
 # against the real PostgreSQL on 127.0.0.1:5432 and in-process NATS servers.
 # With CI=1 (.ci/run sets it) a test whose prerequisite is missing (Chromium,
 # PostgreSQL's server binaries, nats-server) fails instead of skipping.
-test: lint unit
+test: lint unit helm-check
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -42,6 +42,32 @@ lint:
 
 unit:
 	$(GO) test -race -count=1 -timeout 8m ./...
+
+# make helm-check: helm lint and helm template | kubeconform -strict on the
+# chart in deploy/helm/relay, once with the defaults and once with the HPA,
+# the ServiceMonitor and every secret source on. helm and kubeconform are
+# pinned in tools/helm/go.mod, a module of their own so that relay's go.mod
+# does not carry their dependencies. The Kubernetes schemas are checked in
+# (deploy/helm/schemas/generate.py says where they come from), so no network
+# is needed once the module cache holds the tools. kubeconform has no schema
+# for the ServiceMonitor CRD and skips it; the check asserts it renders.
+HELM        := cd tools/helm && $(GO) tool helm
+CHART       := $(CURDIR)/deploy/helm/relay
+SCHEMAS     := $(CURDIR)/deploy/helm/schemas
+KUBECONFORM_FLAGS := -strict -summary -skip ServiceMonitor \
+	-schema-location '$(SCHEMAS)/{{ .ResourceKind }}{{ .KindSuffix }}.json'
+HELM_OPTIONAL := --set ingest.autoscaling.enabled=true --set worker.autoscaling.enabled=true \
+	--set serviceMonitor.enabled=true --set 'vendorSecrets={relay-vendors}' \
+	--set 'secretEnv[0].name=RELAY_TWILIO_AUTH_TOKEN,secretEnv[0].secretName=relay-twilio,secretEnv[0].key=auth-token' \
+	--set nats.urlSecret.name=relay-nats --set env.RELAY_CONFIRM_VENDORS=liasmart
+helm-check:
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) $(HELM_OPTIONAL)
+	set -o pipefail; $(HELM) template relay $(CHART) | $(GO) tool kubeconform $(KUBECONFORM_FLAGS)
+	set -o pipefail; out=$$($(HELM) template relay $(CHART) $(HELM_OPTIONAL)) && \
+	  printf '%s\n' "$$out" | (cd tools/helm && $(GO) tool kubeconform $(KUBECONFORM_FLAGS)) && \
+	  for kind in HorizontalPodAutoscaler ServiceMonitor; do \
+	    grep -q "^kind: $$kind$$" <<<"$$out" || { echo "helm-check: no $$kind rendered"; exit 1; }; done
 
 # make fuzz: each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
