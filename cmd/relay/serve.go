@@ -221,7 +221,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 				Batch:            cfg.WorkerBatch,
 				AckWait:          cfg.AckWait,
 				Nudge:            m.Outbox.Nudge,
-				Logger:           m.Logger.With("vendor", v.Name),
+				Logger:           m.Logger,
 				Metrics:          m.Metrics,
 				TracerProvider:   m.TracerProvider,
 			}, m.Store, m.Bus.JS, consumer))

@@ -156,7 +156,7 @@ func (s *Server) postMessage(c *fiber.Ctx) error {
 	defer cancel()
 	fresh, err := svc.TrackMessages(ctx, []store.NewMessage{m})
 	if err != nil || len(fresh) != 1 {
-		s.log.Warn("tracking a message failed; answered 503", "id", m.ID, "vendor", m.Vendor, "err", err)
+		s.log.Warn("tracking a message failed; answered 503", "tracked_id", m.ID, "vendor", m.Vendor, "message_id", m.MessageID, "err", err)
 		return errUnavailable("the message could not be stored; nothing was tracked, retry")
 	}
 	status := fiber.StatusAccepted
@@ -268,7 +268,7 @@ func (s *Server) getMessage(c *fiber.Ctx) error {
 		return problem(fiber.StatusNotFound, "not-found", "Not found", "no message with this id is tracked")
 	}
 	if err != nil {
-		s.log.Warn("reading message", "id", id, "err", err)
+		s.log.Warn("reading message", "tracked_id", id, "err", err)
 		return errUnavailable("the database is unavailable")
 	}
 	return c.JSON(MessageViewOf(m))

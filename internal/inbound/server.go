@@ -428,7 +428,7 @@ func (s *Server) postRegistration(c *fiber.Ctx) error {
 	}
 	ack, err := s.publish(ctx, reg, key)
 	if err != nil {
-		s.log.Warn("publish failed; answered 503", "event_id", reg.ID, "vendor", reg.Vendor, "err", err)
+		s.log.Warn("publish failed; answered 503", "event_id", reg.ID, "vendor", reg.Vendor, "message_id", reg.MessageID, "err", err)
 		s.m.IngestEvents.WithLabelValues(reg.Vendor, "unavailable").Inc()
 		return errUnavailable("JetStream did not acknowledge the event; retry it: the same id makes the retry safe (it may answer duplicate if the publish landed after all)")
 	}
@@ -647,7 +647,7 @@ func (s *Server) postBatch(c *fiber.Ctx) error {
 			continue
 		}
 		endPublish(p.span, nil, err)
-		s.log.Warn("batch publish failed", "event_id", reg.ID, "vendor", reg.Vendor, "err", err)
+		s.log.Warn("batch publish failed", "event_id", reg.ID, "vendor", reg.Vendor, "message_id", reg.MessageID, "err", err)
 		items[p.i].err = errUnavailable("the event could not be made durable; retry it")
 		failed++
 	}

@@ -245,7 +245,8 @@ func (w *Worker) claimEach(ctx context.Context, span trace.Span, token uuid.UUID
 			return w.store.ClaimEvents(inSpanOf(ctx, span), token, w.cfg.Lease, []store.NewEvent{it.newEvent(id)})
 		})
 		if errors.Is(err, store.ErrInvalidData) {
-			w.log.Error("registration refused by PostgreSQL; terminated", "event_id", id, "err", err)
+			w.log.Error("registration refused by PostgreSQL; terminated",
+				append(w.eventKeys(id, it.reg.Vendor, it.reg.MessageID), "err", err)...)
 			for _, m := range it.msgs {
 				_ = m.Term()
 			}
@@ -326,7 +327,7 @@ func (w *Worker) confirm(ctx context.Context, c Confirmer, it *item) (a confirm.
 		if v := recover(); v != nil {
 			a, err = confirm.Answer{Outcome: confirm.Transient}, fmt.Errorf("%w: %s", errPanic, panicText(v))
 			w.log.Error("vendor client panicked; the call counts as a transient failure",
-				"vendor", it.reg.Vendor, "event_id", it.event.ID, "err", err, "stack", string(debug.Stack()))
+				append(w.eventKeys(it.event.ID, it.reg.Vendor, it.reg.MessageID), "err", err, "stack", string(debug.Stack()))...)
 		}
 	}()
 	return c.Confirm(ctx, it.conversion())

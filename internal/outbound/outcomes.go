@@ -30,16 +30,16 @@ func AlertMessages(vendor, refusal string, code *int, probe time.Duration, now t
 func (w *Worker) logChange(c store.VendorChange) {
 	switch {
 	case c.Paused && c.Kind == store.PauseCredentials:
-		w.log.Error("vendor refused our credentials; paused", "vendor", c.Vendor, "reason", c.Reason)
+		w.log.Error("vendor refused our credentials; paused", append(w.vendorKey(c.Vendor), "reason", c.Reason)...)
 	case c.Paused:
-		w.log.Error("vendor unavailable; paused (breaker)", "vendor", c.Vendor, "reason", c.Reason)
+		w.log.Error("vendor unavailable; paused (breaker)", append(w.vendorKey(c.Vendor), "reason", c.Reason)...)
 	default:
-		w.log.Info("vendor answers again; resumed", "vendor", c.Vendor, "was", c.Kind, "redriven", c.Redriven)
+		w.log.Info("vendor answers again; resumed", append(w.vendorKey(c.Vendor), "was", c.Kind, "redriven", c.Redriven)...)
 	}
 }
 
 func (w *Worker) logVerdict(it *item) {
-	log := w.log.With("event_id", it.event.ID, "vendor", it.reg.Vendor, "attempt", it.result.Call.Attempt)
+	log := w.log.With(append(w.eventKeys(it.event.ID, it.reg.Vendor, it.reg.MessageID), "attempt", it.result.Call.Attempt)...)
 	switch it.event.State {
 	case store.StateFailed:
 		log.Warn("event failed for good", "decision", it.verdict.decision.String(), "err", it.result.LastError)
@@ -103,7 +103,8 @@ func (w *Worker) publishOutcomes(ctx context.Context, items map[uuid.UUID]*item,
 }
 
 func (w *Worker) unpublished(it *item, err error) {
-	w.log.Warn("publishing outcome failed; will announce on redelivery", "event_id", it.event.ID, "err", err)
+	w.log.Warn("publishing outcome failed; will announce on redelivery",
+		append(w.eventKeys(it.event.ID, it.event.Vendor, it.event.MessageID), "err", err)...)
 	it.ack = false
 	it.delay = time.Second
 }

@@ -56,7 +56,7 @@ func (w *Worker) limitRate(ctx context.Context, span trace.Span, calls []*item) 
 		if err != nil {
 			// Without the fleet's count no call is known to be within
 			// the rate; the batch could not be recorded either.
-			w.log.Warn("taking rate permits; calls put off", "vendor", vendor, "err", err, "calls", len(its))
+			w.log.Warn("taking rate permits; calls put off", append(w.vendorKey(vendor), "err", err, "calls", len(its))...)
 			p = store.Permits{Wait: time.Second}
 		}
 		granted := min(p.Granted, len(its))

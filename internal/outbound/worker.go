@@ -62,7 +62,10 @@ type Config struct {
 	StatusRefresh time.Duration
 	// Nudge, when set, is called after a commit that wrote to the outbox
 	// (alerts, re-drives), so the outbox publisher sends them now.
-	Nudge   func()
+	Nudge func()
+	// Logger receives the worker's lines. A worker that confirms one
+	// vendor adds the vendor key itself, so the logger given here should
+	// not carry it (JSON would show the key twice).
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
 	Now     func() time.Time
@@ -82,10 +85,13 @@ type Worker struct {
 	js       jetstream.JetStream
 	consumer jetstream.Consumer
 	log      *slog.Logger
-	m        *metrics.Metrics
-	sem      chan struct{}
-	gate     *gate
-	tracer   trace.Tracer // nil: tracing off
+	// soleVendor is the vendor w.log already names, when the worker
+	// confirms one; its lines then leave the key out.
+	soleVendor string
+	m          *metrics.Metrics
+	sem        chan struct{}
+	gate       *gate
+	tracer     trace.Tracer // nil: tracing off
 
 	heldMu sync.Mutex
 	held   map[jetstream.Msg]struct{} // received, not yet acked or naked
@@ -153,8 +159,28 @@ func NewWorker(cfg Config, st Store, js jetstream.JetStream, consumer jetstream.
 
 		publishTimeout: 10 * time.Second,
 	}
+	if len(cfg.Confirmers) == 1 {
+		for v := range cfg.Confirmers {
+			w.soleVendor, w.log = v, w.log.With("vendor", v)
+		}
+	}
 	w.gate = newGate(cfg, st)
 	return w
+}
+
+// vendorKey is the vendor attribute of a line about vendor, unless the
+// worker's logger already names it.
+func (w *Worker) vendorKey(vendor string) []any {
+	if vendor == w.soleVendor {
+		return nil
+	}
+	return []any{"vendor", vendor}
+}
+
+// eventKeys are the attributes every line about one event carries, under
+// the keys docs/operations.md lists: event_id, vendor, message_id.
+func (w *Worker) eventKeys(id uuid.UUID, vendor, messageID string) []any {
+	return append([]any{"event_id", id, "message_id", messageID}, w.vendorKey(vendor)...)
 }
 
 // Run consumes until ctx is cancelled, then stops pulling, finishes the

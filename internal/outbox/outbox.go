@@ -147,7 +147,7 @@ func (p *Publisher) publish(subjects, ids []string, data [][]byte) []int {
 	for i := range subjects {
 		f, err := p.js.PublishAsync(subjects[i], data[i], jetstream.WithMsgID(ids[i]))
 		if err != nil {
-			p.log.Warn("publishing from the outbox", "subject", subjects[i], "msg_id", ids[i], "err", err)
+			p.log.Warn("publishing from the outbox", "subject", subjects[i], "nats_msg_id", ids[i], "err", err)
 			break
 		}
 		futures[i] = f
@@ -163,7 +163,7 @@ func (p *Publisher) publish(subjects, ids []string, data [][]byte) []int {
 		case <-f.Ok():
 			done = append(done, i)
 		case err := <-f.Err():
-			p.log.Warn("publishing from the outbox", "subject", subjects[i], "msg_id", ids[i], "err", err)
+			p.log.Warn("publishing from the outbox", "subject", subjects[i], "nats_msg_id", ids[i], "err", err)
 		case <-timer.C:
 			p.log.Warn("publishing from the outbox: no ack in time; left for the next flush", "pending", len(futures)-i)
 			return done
