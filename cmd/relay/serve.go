@@ -122,19 +122,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Outbox = outbox.NewPublisher(m.Store, m.Bus.JS, m.Logger)
 	m.background = append(m.background, func(ctx context.Context) { m.Outbox.Run(ctx, time.Second) })
 
-	var vendors []string
-	for _, v := range cfg.EnabledConfirmVendors() {
-		vendors = append(vendors, v.Name)
-	}
 	var clients map[string]outbound.Confirmer
 	if cfg.Role != config.RoleIngest {
 		if clients, err = openConfirmers(ctx, cfg, m.Logger); err != nil {
 			return err
-		}
-		for _, v := range cfg.EnabledConfirmVendors() {
-			if !v.Configured {
-				m.Logger.Warn("vendor credentials not set: its events are accepted and kept paused until they are", "vendor", v.Name)
-			}
 		}
 	}
 
@@ -154,7 +145,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Logger.Warn("RELAY_API_KEYS: key uses the published demo secret; change it before anyone else can reach this relay", "key", name)
 		}
 		m.Server = inbound.New(inbound.Config{
-			Vendors:    vendors,
+			Vendors:    cfg.ConfirmVendors,
 			APIKeys:    keys,
 			KeySource:  m.Store,
 			AdminToken: cfg.AdminToken,
@@ -205,10 +196,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			if err != nil {
 				return err
 			}
-			inFlight := v.Limits.MaxInFlight
-			if inFlight == 0 {
-				inFlight = cfg.WorkerConcurrency
-			}
 			m.Workers = append(m.Workers, outbound.NewWorker(outbound.Config{
 				Confirmers:       map[string]outbound.Confirmer{v.Name: clients[v.Name]},
 				MaxAttempts:      cfg.MaxAttempts,
@@ -216,7 +203,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 				PauseProbe:       cfg.PauseProbe,
 				BreakerThreshold: cfg.BreakerThreshold,
 				VendorTimeout:    cfg.VendorTimeout,
-				Concurrency:      inFlight,
+				Concurrency:      cfg.InFlight(v),
 				Rate:             float64(v.Limits.Rate),
 				Batch:            cfg.WorkerBatch,
 				AckWait:          cfg.AckWait,

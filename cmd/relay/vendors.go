@@ -65,23 +65,21 @@ var confirmers = map[string]newConfirmer{
 
 // openConfirmers builds the client of every enabled confirm vendor whose
 // credentials are set; an enabled vendor without them is present with a
-// nil client, so that its events are accepted and wait, paused.
+// nil client, so that its events are accepted and wait, paused, and the
+// log says so.
 func openConfirmers(ctx context.Context, c config.Config, log *slog.Logger) (map[string]outbound.Confirmer, error) {
 	out := map[string]outbound.Confirmer{}
 	for _, v := range c.EnabledConfirmVendors() {
 		out[v.Name] = nil
 		if !v.Configured {
+			log.Warn("vendor credentials not set: its events are accepted and kept paused until they are", "vendor", v.Name)
 			continue
 		}
 		build, ok := confirmers[v.Name]
 		if !ok {
 			return nil, fmt.Errorf("RELAY_CONFIRM_VENDORS: %s has no client", v.Name)
 		}
-		n := v.Limits.MaxInFlight
-		if n == 0 {
-			n = c.WorkerConcurrency
-		}
-		client, err := build(ctx, c, n, log.With("vendor", v.Name))
+		client, err := build(ctx, c, c.InFlight(v), log.With("vendor", v.Name))
 		if err != nil {
 			return nil, fmt.Errorf("vendor %s: %w", v.Name, err)
 		}

@@ -61,11 +61,8 @@ func cmdVendors(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	lines := []vendorLine{}
 	for _, v := range cfg.EnabledConfirmVendors() {
-		l := vendorLine{Vendor: v.Name, CredentialsSet: v.Configured, MaxInFlight: v.Limits.MaxInFlight,
-			RatePerSecond: float64(v.Limits.Rate)}
-		if l.MaxInFlight == 0 {
-			l.MaxInFlight, l.MaxInFlightDefault = cfg.WorkerConcurrency, true
-		}
+		l := vendorLine{Vendor: v.Name, CredentialsSet: v.Configured, MaxInFlight: cfg.InFlight(v),
+			MaxInFlightDefault: v.Limits.MaxInFlight == 0, RatePerSecond: float64(v.Limits.Rate)}
 		if stErr == nil {
 			st := statuses[v.Name]
 			l.Paused = &st.Paused

@@ -186,6 +186,15 @@ func (c Config) ConfirmVendor(name string) (ConfirmVendor, bool) {
 	return ConfirmVendor{}, false
 }
 
+// InFlight is how many calls vendor v may have in flight per process:
+// RELAY_<VENDOR>_MAX_IN_FLIGHT, or RELAY_WORKER_CONCURRENCY where that is 0.
+func (c Config) InFlight(v ConfirmVendor) int {
+	if v.Limits.MaxInFlight > 0 {
+		return v.Limits.MaxInFlight
+	}
+	return c.WorkerConcurrency
+}
+
 // EnabledConfirmVendors is what is configured of each vendor
 // RELAY_CONFIRM_VENDORS names, in its order.
 func (c Config) EnabledConfirmVendors() []ConfirmVendor {

@@ -38,6 +38,9 @@ func TestConfirmVendors(t *testing.T) {
 	if got[1].Limits != (Limits{MaxInFlight: 8, Rate: 100}) || got[0].Limits != (Limits{}) {
 		t.Errorf("limits twilio %+v liasmart %+v", got[1].Limits, got[0].Limits)
 	}
+	if c.InFlight(got[1]) != 8 || c.InFlight(got[0]) != c.WorkerConcurrency {
+		t.Errorf("in flight: twilio %d, liasmart %d (RELAY_WORKER_CONCURRENCY %d)", c.InFlight(got[1]), c.InFlight(got[0]), c.WorkerConcurrency)
+	}
 	if c.Tencent.Region != "ap-guangzhou" {
 		t.Errorf("RELAY_TENCENT_REGION default %q", c.Tencent.Region)
 	}
