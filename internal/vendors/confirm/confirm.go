@@ -211,6 +211,22 @@ func ReadAnswer(ctx context.Context, vendor string, timeout time.Duration, resp 
 	return raw, nil
 }
 
+// Exchange sends req with hc and reads the answer within MaxAnswer: the
+// Answer the response starts as (Received), its header and its body.
+// Without a response the Answer is a bare Transient and the error a
+// TransportError; a body it could not read keeps the Answer of what
+// arrived and says why (ErrTooLarge, a TransportError).
+func Exchange(ctx context.Context, hc *http.Client, req *http.Request, vendor string, timeout time.Duration) (Answer, http.Header, []byte, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return Answer{Outcome: Transient}, nil, nil, TransportError(ctx, vendor, timeout, err)
+	}
+	defer resp.Body.Close()
+	a := Received(resp)
+	raw, err := ReadAnswer(ctx, vendor, timeout, resp)
+	return a, resp.Header, raw, err
+}
+
 // DefaultTimeout bounds a vendor client's call, its body included, when
 // its config sets no timeout.
 const DefaultTimeout = 10 * time.Second

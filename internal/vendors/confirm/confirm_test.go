@@ -237,3 +237,35 @@ func deref(p *int) any {
 	}
 	return *p
 }
+
+func TestExchange(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusTooManyRequests)
+		if r.URL.Path == "/huge" {
+			_, _ = w.Write([]byte(strings.Repeat("x", confirm.MaxAnswer+1)))
+			return
+		}
+		_, _ = w.Write([]byte("slow down"))
+	}))
+	defer srv.Close()
+	hc := confirm.NewHTTPClient(2)
+	ctx := context.Background()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, nil)
+	a, header, raw, err := confirm.Exchange(ctx, hc, req, "v", time.Second)
+	if err != nil || a.Outcome != confirm.Transient || a.Status != "HTTP 429" || a.RetryAfter != 7*time.Second ||
+		header.Get("Content-Type") != "text/plain" || string(raw) != "slow down" {
+		t.Errorf("429: %+v %v %q %v", a, header, raw, err)
+	}
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/huge", nil)
+	if a, _, raw, err := confirm.Exchange(ctx, hc, req, "v", time.Second); !errors.Is(err, confirm.ErrTooLarge) || a.HTTPStatus != 429 || raw != nil {
+		t.Errorf("huge: %+v %d bytes %v, want ErrTooLarge with the status kept", a, len(raw), err)
+	}
+	srv.Close()
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, nil)
+	if a, header, _, err := confirm.Exchange(ctx, hc, req, "v", time.Second); !errors.Is(err, confirm.ErrTransport) || a != (confirm.Answer{Outcome: confirm.Transient}) || header != nil {
+		t.Errorf("no server: %+v %v %v, want a bare transient ErrTransport", a, header, err)
+	}
+}

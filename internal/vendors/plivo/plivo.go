@@ -191,13 +191,7 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(c.cfg.AuthID, c.cfg.AuthToken)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return confirm.Answer{Outcome: confirm.Transient}, confirm.TransportError(ctx, "plivo", c.cfg.Timeout, err)
-	}
-	defer resp.Body.Close()
-	a := confirm.Received(resp)
-	raw, err := confirm.ReadAnswer(ctx, "plivo", c.cfg.Timeout, resp)
+	a, _, raw, err := confirm.Exchange(ctx, c.http, req, "plivo", c.cfg.Timeout)
 	if err != nil {
 		if errors.Is(err, confirm.ErrTooLarge) {
 			a.Meaning = "answer over 64 KiB"

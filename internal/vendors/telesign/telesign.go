@@ -165,24 +165,18 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 	}
 	req.SetBasicAuth(c.customerID, c.apiKey)
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return confirm.Answer{Outcome: confirm.Transient}, confirm.TransportError(ctx, "telesign", c.timeout, err)
-	}
-	defer resp.Body.Close()
-	a := confirm.Received(resp)
-	raw, err := confirm.ReadAnswer(ctx, "telesign", c.timeout, resp)
+	a, header, raw, err := confirm.Exchange(ctx, c.http, req, "telesign", c.timeout)
 	if err != nil {
 		return a, err
 	}
-	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
-		return a, fmt.Errorf("telesign: %w: HTTP %d redirect", confirm.ErrUnreadable, resp.StatusCode)
+	if a.HTTPStatus >= 300 && a.HTTPStatus <= 399 {
+		return a, fmt.Errorf("telesign: %w: HTTP %d redirect", confirm.ErrUnreadable, a.HTTPStatus)
 	}
-	body, ok := c.parse(resp.Header.Get("Content-Type"), raw)
+	body, ok := c.parse(header.Get("Content-Type"), raw)
 	if !ok {
 		return c.withoutCode(a, raw, "")
 	}
-	if d, found := c.decide(body, resp.StatusCode); found {
+	if d, found := c.decide(body, a.HTTPStatus); found {
 		d.HTTPStatus, d.RetryAfter = a.HTTPStatus, a.RetryAfter
 		return d, nil
 	}

@@ -218,13 +218,7 @@ func (c *Client) Confirm(ctx context.Context, conv confirm.Conversion) (confirm.
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(c.user, c.password)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return confirm.Answer{Outcome: confirm.Transient}, confirm.TransportError(ctx, "twilio", c.cfg.Timeout, err)
-	}
-	defer resp.Body.Close()
-	a := confirm.Received(resp)
-	raw, err := confirm.ReadAnswer(ctx, "twilio", c.cfg.Timeout, resp)
+	a, _, raw, err := confirm.Exchange(ctx, c.http, req, "twilio", c.cfg.Timeout)
 	if err != nil {
 		if errors.Is(err, confirm.ErrTooLarge) {
 			a.Meaning = "answer over 64 KiB"
